@@ -342,4 +342,3 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
-
