@@ -1,0 +1,240 @@
+package sampling
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph DSL reads better unqualified.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// KMeansConfig configures the in-graph K-means (see KMeans).
+type KMeansConfig struct {
+	// K is the number of clusters (>= 1, <= number of points).
+	K int
+	// NInit is the number of restarts run side by side in one batch dimension; the restart with
+	// the lowest inertia is kept. scikit-learn's KMeans(n_init=5) as used by DOS: 5.
+	NInit int
+	// Iters is the fixed number of Lloyd iterations unrolled in the graph. Once the assignment
+	// stops changing an iteration is a no-op (same assignment gives the same centroids), so a
+	// restart that converged early keeps its result.
+	Iters int
+	// LocalTrials is the number of candidate centres drawn per k-means++ step; the one that lowers
+	// the potential (sum of squared distances) most is kept ("greedy k-means++", as scikit-learn).
+	// 0 means scikit-learn's default 2+floor(ln K); 1 is plain k-means++.
+	LocalTrials int
+}
+
+// DefaultKMeansConfig returns the configuration used for DOS: k clusters, 5 restarts (as the
+// official code's n_init=5), greedy k-means++ with scikit-learn's number of local trials, and
+// DefaultKMeansIters Lloyd iterations.
+func DefaultKMeansConfig(k int) KMeansConfig {
+	return KMeansConfig{K: k, NInit: 5, Iters: DefaultKMeansIters}
+}
+
+// DefaultKMeansIters is the number of unrolled Lloyd iterations used by DefaultKMeansConfig.
+// scikit-learn iterates up to 300 times until the assignment no longer changes (or the centres
+// move less than tol); on 384 points in 64 clusters it converges in well under this many
+// iterations (see the tests, which report the number of iterations that changed an assignment).
+const DefaultKMeansIters = 30
+
+// localTrials returns the effective number of local k-means++ trials.
+func (c KMeansConfig) localTrials() int {
+	if c.LocalTrials > 0 {
+		return c.LocalTrials
+	}
+	return 2 + int(math.Log(float64(c.K)))
+}
+
+// Validate checks the configuration for n points; it returns an error naming the field at fault.
+func (c KMeansConfig) Validate(n int) error {
+	switch {
+	case c.K < 1:
+		return fmt.Errorf("sampling: KMeansConfig.K must be >= 1, got %d", c.K)
+	case c.K > n:
+		return fmt.Errorf("sampling: KMeansConfig.K (%d clusters) must not exceed the number of points (%d)", c.K, n)
+	case c.NInit < 1:
+		return fmt.Errorf("sampling: KMeansConfig.NInit must be >= 1, got %d", c.NInit)
+	case c.Iters < 1:
+		return fmt.Errorf("sampling: KMeansConfig.Iters must be >= 1, got %d", c.Iters)
+	case c.LocalTrials < 0:
+		return fmt.Errorf("sampling: KMeansConfig.LocalTrials must be >= 0 (0 = scikit-learn default), got %d", c.LocalTrials)
+	}
+	return nil
+}
+
+// UniformsPerRestart is the number of U(0,1) values one restart consumes: one for the first
+// centre, then LocalTrials per further centre.
+func (c KMeansConfig) UniformsPerRestart() int {
+	return 1 + (c.K-1)*c.localTrials()
+}
+
+// UniformsShape is the shape of the uniforms input of KMeans: [NInit, UniformsPerRestart].
+func (c KMeansConfig) UniformsShape() shapes.Shape {
+	return shapes.Make(dtypes.Float32, c.NInit, c.UniformsPerRestart())
+}
+
+// HostUniforms draws the uniforms input of KMeans from rng, as a row-major
+// [NInit, UniformsPerRestart] slice.
+func (c KMeansConfig) HostUniforms(rng *rand.Rand) []float32 {
+	u := make([]float32, c.NInit*c.UniformsPerRestart())
+	fillUniforms(rng, u)
+	return u
+}
+
+// fillUniforms fills u with U[0,1) float32 values.
+func fillUniforms(rng *rand.Rand, u []float32) {
+	for i := range u {
+		u[i] = rng.Float32()
+	}
+}
+
+// KMeansResult holds the graph outputs of KMeans, for the best restart.
+type KMeansResult struct {
+	// Assign [N] int32: index of the nearest final centroid of each point.
+	Assign *Node
+	// Centroids [K, D] float32.
+	Centroids *Node
+	// Inertia: scalar float32, sum of squared distances of the points to their centroid.
+	Inertia *Node
+	// EmptyClusters: scalar int32, clusters with no member in the final assignment.
+	EmptyClusters *Node
+	// ChangedIters: scalar int32, number of Lloyd iterations (of Iters) in which at least one
+	// assignment changed. Equal to Iters means the restart may not have converged.
+	ChangedIters *Node
+}
+
+// KMeans clusters the rows of x ([N, D] float32) into cfg.K clusters by Euclidean distance,
+// inside the graph, with static shapes:
+//
+//   - Initialisation: greedy k-means++ (scikit-learn's algorithm): the first centre is drawn
+//     uniformly; each further centre is chosen among LocalTrials candidates, each drawn with
+//     probability proportional to the squared distance to the nearest chosen centre, as the one
+//     that minimises the resulting potential. Candidates are drawn by inverse-CDF search on the
+//     cumulative distances with the host-generated uniforms ([NInit, UniformsPerRestart], see
+//     KMeansConfig.HostUniforms); no in-graph RNG is used, so results depend only on the uniforms.
+//   - cfg.Iters unrolled Lloyd iterations (assign to nearest centroid, move centroids to the mean).
+//     A cluster that becomes empty keeps its previous centroid (scikit-learn instead relocates
+//     it to a far point).
+//   - A final assignment step against the final centroids, so Assign is always each point's
+//     nearest centroid (ties: lowest centroid index) and Inertia matches Assign and Centroids.
+//   - The NInit restarts run vectorised in a leading batch dimension; the lowest inertia wins
+//     (ties: lowest restart index).
+//
+// The configuration must be valid for N points (see KMeansConfig.Validate); an invalid one is a
+// bug at graph-building time and panics.
+func KMeans(x, uniforms *Node, cfg KMeansConfig) KMeansResult {
+	g := x.Graph()
+	if x.Rank() != 2 || x.DType() != dtypes.Float32 {
+		panic(fmt.Errorf("sampling.KMeans: x must be [N, D] float32, got %s", x.Shape()))
+	}
+	n := x.Shape().Dimensions[0]
+	if err := cfg.Validate(n); err != nil {
+		panic(err)
+	}
+	if want := cfg.UniformsShape(); !uniforms.Shape().Equal(want) {
+		panic(fmt.Errorf("sampling.KMeans: uniforms must be %s, got %s", want, uniforms.Shape()))
+	}
+	k, r, t := cfg.K, cfg.NInit, cfg.localTrials()
+
+	x2 := Reshape(ReduceSum(Square(x), -1), 1, 1, n) // [1, 1, N]
+	centroids := kmeansPPInit(x, x2, uniforms, k, r, t)
+
+	// Lloyd iterations.
+	var prevAssign *Node
+	changedPerRestart := Zeros(g, shapes.Make(dtypes.Int32, r))
+	for range cfg.Iters {
+		assign, _ := nearest(x, x2, centroids) // [R, N]
+		if prevAssign == nil {
+			changedPerRestart = AddScalar(changedPerRestart, 1)
+		} else {
+			diff := ReduceLogicalOr(NotEqual(assign, prevAssign), -1) // [R]
+			changedPerRestart = Add(changedPerRestart, ConvertDType(diff, dtypes.Int32))
+		}
+		prevAssign = assign
+		oneHot := OneHot(assign, k, dtypes.Float32)            // [R, N, K]
+		counts := ReduceSum(oneHot, 1)                         // [R, K]
+		sums := Einsum("rnk,nd->rkd", oneHot, x)               // [R, K, D]
+		means := Div(sums, InsertAxes(MaxScalar(counts, 1), -1)) // [R, K, D]
+		nonEmpty := BroadcastToShape(InsertAxes(GreaterThan(counts, ZerosLike(counts)), -1), means.Shape())
+		centroids = Where(nonEmpty, means, centroids)
+	}
+
+	// Final assignment and inertia against the final centroids.
+	assign, minDist := nearest(x, x2, centroids) // [R, N], [R, N]
+	inertia := ReduceSum(minDist, -1)            // [R]
+	best := ArgMin(inertia, 0)                   // scalar int32
+	bestIdx := InsertAxes(best, 0)               // [1]
+
+	finalAssign := Gather(assign, bestIdx)      // [N]
+	finalCentroids := Gather(centroids, bestIdx) // [K, D]
+	finalInertia := ReduceMin(inertia)
+	counts := ReduceSum(OneHot(finalAssign, k, dtypes.Int32), 0) // [K]
+	empty := ReduceSum(ConvertDType(Equal(counts, ZerosLike(counts)), dtypes.Int32))
+	return KMeansResult{
+		Assign:        finalAssign,
+		Centroids:     finalCentroids,
+		Inertia:       finalInertia,
+		EmptyClusters: empty,
+		ChangedIters:  Gather(changedPerRestart, bestIdx),
+	}
+}
+
+// sqDistances returns the squared Euclidean distances [R, M, N] between the centres c [R, M, D]
+// and the points x [N, D] (x2 = squared norms of x, [1, 1, N]), clamped at 0.
+func sqDistances(x, x2, c *Node) *Node {
+	dots := Einsum("rmd,nd->rmn", c, x)          // [R, M, N]
+	c2 := InsertAxes(ReduceSum(Square(c), -1), -1) // [R, M, 1]
+	dist := Add(Sub(c2, MulScalar(dots, 2)), x2)
+	return MaxScalar(dist, 0)
+}
+
+// nearest returns, for each restart, the index of the nearest centroid of each point [R, N]
+// int32 and the squared distance to it [R, N].
+func nearest(x, x2, centroids *Node) (assign, minDist *Node) {
+	dist := sqDistances(x, x2, centroids) // [R, K, N]
+	return ArgMin(dist, 1), ReduceMin(dist, 1)
+}
+
+// kmeansPPInit returns the greedy k-means++ initial centroids [R, K, D].
+func kmeansPPInit(x, x2, uniforms *Node, k, r, t int) *Node {
+	g := x.Graph()
+	n := x.Shape().Dimensions[0]
+	nF := float64(n)
+
+	// upper[i, j] = 1 if i <= j: closest @ upper is the inclusive cumulative sum along N.
+	iotaRows := Iota(g, shapes.Make(dtypes.Int32, n, n), 0)
+	iotaCols := Iota(g, shapes.Make(dtypes.Int32, n, n), 1)
+	upper := ConvertDType(LessOrEqual(iotaRows, iotaCols), dtypes.Float32)
+
+	// First centre: uniform index.
+	u0 := Slice(uniforms, AxisRange(), AxisRange(0, 1))           // [R, 1]
+	first := ConvertDType(Floor(MulScalar(u0, nF)), dtypes.Int32) // [R, 1]
+	first = MinScalar(first, n-1)
+	centres := []*Node{Gather(x, InsertAxes(first, -1))} // each [R, 1, D]
+	closest := Squeeze(sqDistances(x, x2, centres[0]), 1) // [R, N]
+	pot := ReduceSum(closest, -1)                         // [R]
+
+	for c := 1; c < k; c++ {
+		start := 1 + (c-1)*t
+		u := Slice(uniforms, AxisRange(), AxisRange(start, start+t)) // [R, T]
+		target := Mul(u, InsertAxes(pot, -1))                         // [R, T]
+		cum := MatMul(closest, upper)                                 // [R, N]
+		// searchsorted(cum, target, side=left) = #{j : cum[j] < target}.
+		below := LessThan(InsertAxes(cum, 1), InsertAxes(target, -1)) // [R, T, N]
+		cand := ReduceSum(ConvertDType(below, dtypes.Int32), -1)     // [R, T]
+		cand = MinScalar(cand, n-1)
+		candVec := Gather(x, InsertAxes(cand, -1))                        // [R, T, D]
+		newClosest := Min(InsertAxes(closest, 1), sqDistances(x, x2, candVec)) // [R, T, N]
+		pots := ReduceSum(newClosest, -1)                                 // [R, T]
+		bestTrial := ArgMin(pots, -1)                                     // [R]
+		sel := OneHot(bestTrial, t, dtypes.Float32)                       // [R, T]
+		closest = ReduceSum(Mul(InsertAxes(sel, -1), newClosest), 1)      // [R, N]
+		pot = ReduceMin(pots, -1)
+		chosen := ReduceSum(Mul(OneHot(bestTrial, t, dtypes.Int32), cand), -1) // [R]
+		centres = append(centres, Gather(x, Reshape(chosen, r, 1, 1)))         // [R, 1, D]
+	}
+	return Concatenate(centres, 1) // [R, K, D]
+}
