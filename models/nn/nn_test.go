@@ -7,8 +7,10 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/oodlab/dos/models/backend"
 )
 
 func newBackend(t *testing.T) backends.Backend {
@@ -221,4 +223,47 @@ func TestInitialization(t *testing.T) {
 			}
 		}
 	}
+}
+
+// weightedSum returns sum(y * [1, 2, 3, ...]) (flat order), the loss whose
+// gradients the goldens hold.
+func weightedSum(y *graph.Node) *graph.Node {
+	w := graph.Iota(y.Graph(), shapes.Make(y.DType(), y.Shape().Size()), 0)
+	w = graph.Reshape(graph.AddScalar(w, 1), y.Shape().Dimensions...)
+	return graph.ReduceAllSum(graph.Mul(y, w))
+}
+
+func goBackend(t *testing.T) backends.Backend {
+	t.Helper()
+	b, _, err := backend.New("go")
+	if err != nil {
+		t.Fatalf(`backend.New("go"): %v`, err)
+	}
+	t.Cleanup(b.Finalize)
+	return b
+}
+
+// Gradients need the completed pure-Go backend (Reverse, Pad, SelectAndScatterMax).
+func TestGradientsMatchPyTorch(t *testing.T) {
+	b := goBackend(t)
+	ctx := context.New()
+	ctx.In("conv").VariableWithValue(WeightsVar, tensors.FromFlatDataAndDimensions(convW, 3, 3, 2, 3))
+	ctx.In("conv").VariableWithValue(BiasesVar, convB)
+	out := run(t, b, ctx, func(ctx *context.Context, x *graph.Node) []*graph.Node {
+		c := ctx.In("conv").Reuse()
+		y := Conv2D(c, x, 3, 3, 2, 1, true)
+		w := c.GetVariable(WeightsVar).ValueGraph(x.Graph())
+		return graph.Gradient(weightedSum(y), x, w)
+	}, tensors.FromFlatDataAndDimensions(convX, 1, 5, 5, 2))
+	assertClose(t, "conv gradient wrt input", out[0], convGradX, 1e-5)
+	assertClose(t, "conv gradient wrt weights", out[1], convGradW, 1e-5)
+
+	out = run(t, b, context.New(), func(ctx *context.Context, x *graph.Node) []*graph.Node {
+		return []*graph.Node{
+			graph.Gradient(weightedSum(MaxPool(x, 3, 2, 1)), x)[0],
+			graph.Gradient(weightedSum(AvgPool(x, 2, 2)), x)[0],
+		}
+	}, tensors.FromFlatDataAndDimensions(poolX, 1, 5, 5, 2))
+	assertClose(t, "max pool 3/2 pad 1 gradient", out[0], max321Grad, 0)
+	assertClose(t, "avg pool 2/2 gradient", out[1], avg22Grad, 1e-6)
 }

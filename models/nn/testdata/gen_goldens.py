@@ -66,11 +66,17 @@ emit("bn1RunVar", bn1.running_var)
 xc = pattern(1 * 5 * 5 * 2, 0.53, 0.7).reshape(1, 5, 5, 2)
 wc = pattern(3 * 2 * 3 * 3, 0.29, -1.1).reshape(3, 2, 3, 3)  # OIHW
 bc = torch.tensor([0.1, -0.2, 0.3]).float()
+xc.requires_grad_(True)
+wc.requires_grad_(True)
 yc = nhwc(F.conv2d(nchw(xc), wc, bc, stride=2, padding=1))
 emit("convX", xc)
 emit("convW", wc.permute(2, 3, 1, 0))  # HWIO
 emit("convB", bc)
 emit("convY", yc)
+# Gradients of sum(y * weights), weights = 1, 2, 3, ... (NHWC order).
+gx, gw = torch.autograd.grad((yc * torch.arange(1, yc.numel() + 1).float().reshape(yc.shape)).sum(), [xc, wc])
+emit("convGradX", gx)
+emit("convGradW", gw.permute(2, 3, 1, 0))
 
 # --- Linear 3->4 on [2, 3] ------------------------------------------------------------
 xd = pattern(6, 1.3, 0.2).reshape(2, 3)
