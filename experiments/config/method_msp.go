@@ -1,0 +1,19 @@
+package config
+
+// MSP: the baseline without outliers; the test score is the maximum softmax
+// probability (docs/method.md section 3, last row).
+func init() {
+	register(MethodSpec{
+		Name:        "msp",
+		Description: "no outliers; cross-entropy on ID only, maximum-softmax score",
+		Order:       0,
+		Defaults: func(m *Method) {
+			m.Sampler = SamplerNone
+			m.Loss = LossNone
+			m.Weight = 0
+			m.Outputs = OutputsK
+			m.Score = ScoreMSP
+			m.OutliersPerEpoch = 0
+		},
+	})
+}

@@ -1,0 +1,20 @@
+package config
+
+// Outlier Exposure as the DOS authors ran it (train_rand_epoch.py): 50,000
+// uniform outliers per epoch, 0.5 x cross-entropy to the uniform
+// distribution, MSP score (docs/method.md section 3).
+func init() {
+	register(MethodSpec{
+		Name:        "oe",
+		Description: "outlier exposure: 50k uniform outliers/epoch, 0.5 x CE to uniform, MSP score",
+		Order:       1,
+		Defaults: func(m *Method) {
+			m.Sampler = SamplerRandom
+			m.Loss = LossOE
+			m.Weight = 0.5
+			m.Outputs = OutputsK
+			m.Score = ScoreMSP
+			m.OutliersPerEpoch = DefaultOutliersPerEpoch
+		},
+	})
+}

@@ -1,0 +1,321 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Run is one resolved experiment: everything the training executor needs to
+// know to reproduce it, apart from where the data lives and which machine
+// runs it. Its YAML form (Canonical) is the run's config.yaml.
+type Run struct {
+	// Benchmark names the data: ID set, outlier pool, OOD test sets.
+	Benchmark Benchmark `yaml:"benchmark"`
+	// Network is the architecture name, as models.Lookup knows it
+	// (densenet-bc-100, wrn-40-4, resnet18, resnet50, small-cnn, mlp).
+	Network string `yaml:"network"`
+	// Method is the OOD method: sampler, outlier loss, test score and their
+	// hyperparameters.
+	Method Method `yaml:"method"`
+	// Optim is the optimiser and its learning-rate schedule.
+	Optim Optim `yaml:"optim"`
+	// Epochs is the number of training epochs (>= 1).
+	Epochs int `yaml:"epochs"`
+	// Batch holds the ID and OOD batch sizes.
+	Batch Batch `yaml:"batch"`
+	// Seed seeds every random choice of the run (initialisation, data order,
+	// augmentation, sampling).
+	Seed uint64 `yaml:"seed"`
+	// Backend is the GoMLX backend ("" = the default choice of
+	// models/backend: GOMLX_BACKEND, else xla, else go). It says where a run
+	// executes, not what it computes, so it is not part of the run's ID.
+	Backend string `yaml:"backend"`
+	// Caps limit the data sizes for quick runs; 0 means no cap.
+	Caps Caps `yaml:"caps"`
+}
+
+// Benchmark names the data sets of a run. Names are those of the data
+// package (e.g. cifar100, ti300k, svhn, lsun-c, textures, places365, lsun-r,
+// isun, mnist).
+type Benchmark struct {
+	// ID is the in-distribution training and test set.
+	ID string `yaml:"id"`
+	// Pool is the auxiliary outlier pool ("" for methods without outliers
+	// is allowed only when the method's sampler is none).
+	Pool string `yaml:"pool"`
+	// Tests are the OOD test sets, in report order.
+	Tests []string `yaml:"tests"`
+	// ImageSize is the side in pixels of the square images the network sees.
+	ImageSize int `yaml:"image_size"`
+}
+
+// Method is the OOD method of a run. Name selects the registered defaults
+// (see Methods); every other field may be overridden by a grid.
+type Method struct {
+	// Name is the registered method name (msp, oe, energy, ntom, share, poem,
+	// dos).
+	Name string `yaml:"name"`
+	// Sampler names the outlier sampler of package sampling: none, random,
+	// greedy (NTOM), poem or dos.
+	Sampler string `yaml:"sampler"`
+	// Loss names the outlier loss: none, oe (cross-entropy to the uniform
+	// distribution), energy (squared-hinge energy margins) or absent
+	// (cross-entropy to the extra absent class K).
+	Loss string `yaml:"loss"`
+	// Weight multiplies the outlier loss (beta).
+	Weight float64 `yaml:"weight"`
+	// Outputs is the number of network outputs: "K" or "K+1" (the extra
+	// output is the absent, OOD, class).
+	Outputs string `yaml:"outputs"`
+	// Score names the test-time score (higher = more ID): msp (max
+	// softmax), energy (logsumexp of the logits) or absent (1 - p_absent).
+	Score string `yaml:"score"`
+	// OutliersPerEpoch is the number of outliers an epoch-level sampler
+	// (random, greedy, poem) draws each epoch. 0 for samplers to which it
+	// does not apply (none; dos selects Batch.OOD outliers per iteration).
+	OutliersPerEpoch int `yaml:"outliers_per_epoch"`
+	// Energy holds the energy-loss margins; present only when Loss is energy.
+	Energy *Energy `yaml:"energy,omitempty"`
+	// NTOM holds the greedy sampler's settings; present only for sampler
+	// greedy.
+	NTOM *NTOM `yaml:"ntom,omitempty"`
+	// POEM holds the POEM sampler's settings; present only for sampler poem.
+	POEM *POEM `yaml:"poem,omitempty"`
+	// DOS holds the DOS sampler's settings; present only for sampler dos.
+	DOS *DOS `yaml:"dos,omitempty"`
+}
+
+// Energy holds the margins of the energy loss
+// mean(relu(E_in - MIn)^2) + mean(relu(MOut - E_out)^2), E = -logsumexp(z).
+type Energy struct {
+	// MIn is the in-distribution margin m_in (official: -25).
+	MIn float64 `yaml:"m_in"`
+	// MOut is the outlier margin m_out (official: -7).
+	MOut float64 `yaml:"m_out"`
+}
+
+// NTOM holds the settings of the greedy (NTOM) sampler: each epoch the whole
+// pool is scored, sorted by p_absent ascending, and OutliersPerEpoch
+// outliers are kept starting at quantile Quantile.
+type NTOM struct {
+	// Quantile is q in [0, 1): 0 in the DOS runs, 0.125 in the NTOM paper.
+	Quantile float64 `yaml:"quantile"`
+}
+
+// POEM holds the settings of the POEM sampler (Thompson sampling from a
+// Bayesian linear-regression head on the penultimate features). Values from
+// the official POEM code, train_poem.py.
+type POEM struct {
+	// Candidates is the number of pool outliers scanned each epoch
+	// (official: 400,000; at most the pool size is used).
+	Candidates int `yaml:"candidates"`
+	// Sigma is the prior scale of the head's weights (--sigma 20).
+	Sigma float64 `yaml:"sigma"`
+	// SigmaN is the noise scale (--sigma_n 0.5).
+	SigmaN float64 `yaml:"sigma_n"`
+	// Conf is the regression target magnitude for ID/OOD (--conf 3.0).
+	Conf float64 `yaml:"conf"`
+	// A0 and B0 are the inverse-gamma prior parameters (--a0 6, --b0 6).
+	A0 float64 `yaml:"a0"`
+	// B0: see A0.
+	B0 float64 `yaml:"b0"`
+	// LambdaPrior is the prior precision scale (--lambda_prior 0.25).
+	LambdaPrior float64 `yaml:"lambda_prior"`
+	// BufferEpochs is how many epochs of data update the posterior
+	// (--BUF_SIZE 4).
+	BufferEpochs int `yaml:"buffer_epochs"`
+}
+
+// DOS holds the settings of the DOS sampler: per iteration, Candidates
+// outliers are scored, their normalised features clustered by k-means into
+// Batch.OOD clusters, and the least uncertain member of each cluster kept.
+type DOS struct {
+	// Candidates per iteration (official: 384 = 300,000/50,000 x 64).
+	Candidates int `yaml:"candidates"`
+	// NInit is the number of k-means restarts, best by inertia (official:
+	// 5; an older commit used 3).
+	NInit int `yaml:"n_init"`
+	// MaxIter is the maximum number of Lloyd iterations per restart (300).
+	MaxIter int `yaml:"max_iter"`
+	// Tol is the k-means convergence tolerance (scikit-learn: 1e-4).
+	Tol float64 `yaml:"tol"`
+	// Trim drops the Trim candidates with the lowest p_absent before
+	// clustering (an early DOS variant used 16; released code: 0).
+	Trim int `yaml:"trim"`
+}
+
+// Optim is the optimiser and its schedule.
+type Optim struct {
+	// Name is the optimiser: sgd.
+	Name string `yaml:"name"`
+	// LR is the initial learning rate.
+	LR float64 `yaml:"lr"`
+	// Momentum is the SGD momentum.
+	Momentum float64 `yaml:"momentum"`
+	// Nesterov selects Nesterov momentum.
+	Nesterov bool `yaml:"nesterov"`
+	// WeightDecay is the coupled L2 weight decay.
+	WeightDecay float64 `yaml:"weight_decay"`
+	// Schedule is multistep or cosine.
+	Schedule string `yaml:"schedule"`
+	// Milestones are the epochs at which multistep multiplies the learning
+	// rate by Gamma (absent for cosine).
+	Milestones []int `yaml:"milestones,omitempty"`
+	// Gamma is the multistep factor (absent for cosine).
+	Gamma float64 `yaml:"gamma,omitempty"`
+}
+
+// Batch holds the batch sizes.
+type Batch struct {
+	// ID is the in-distribution batch size (the ID loader drops the last
+	// partial batch).
+	ID int `yaml:"id"`
+	// OOD is the outlier batch size (and DOS's number of clusters).
+	OOD int `yaml:"ood"`
+}
+
+// Caps limit data sizes for quick runs; 0 means no cap.
+type Caps struct {
+	// MaxTrain caps the ID training images.
+	MaxTrain int `yaml:"max_train"`
+	// MaxPool caps the outlier pool.
+	MaxPool int `yaml:"max_pool"`
+	// MaxTest caps the images of each test set (ID test and each OOD set).
+	MaxTest int `yaml:"max_test"`
+}
+
+// NumOutputs is the number of network outputs for k ID classes.
+func (m *Method) NumOutputs(k int) int {
+	if m.Outputs == OutputsAbsent {
+		return k + 1
+	}
+	return k
+}
+
+// Values of Method.Outputs.
+const (
+	// OutputsK is a network with one output per ID class.
+	OutputsK = "K"
+	// OutputsAbsent is a network with an extra absent (OOD) class.
+	OutputsAbsent = "K+1"
+)
+
+// Canonical is the run's configuration as YAML with sorted keys and every
+// field present (blocks that do not apply to the method are absent). It is
+// what config.yaml holds; Parse reads it back.
+func (r *Run) Canonical() ([]byte, error) {
+	raw, err := yaml.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("config: serialising run: %w", err)
+	}
+	// yaml.v3 keeps struct field order but sorts map keys: a round trip
+	// through a generic map gives sorted keys at every level.
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("config: re-reading serialised run: %w", err)
+	}
+	return yaml.Marshal(m)
+}
+
+// IDLength is the number of hex digits of a run ID.
+const IDLength = 12
+
+// ID is the run's identity: the first IDLength hex digits of the SHA-256 of
+// its canonical form with Backend cleared. Same configuration, same ID; any
+// change of a field other than Backend gives another ID. (Adding a field to
+// Run changes every ID.)
+func (r *Run) ID() (string, error) {
+	c := *r
+	c.Backend = ""
+	b, err := c.Canonical()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:IDLength], nil
+}
+
+// Name is a readable run name, <method>-s<seed>-<id>, used as the run's
+// directory name in the store.
+func (r *Run) Name() (string, error) {
+	id, err := r.ID()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s-s%d-%s", r.Method.Name, r.Seed, id), nil
+}
+
+// Clone returns a deep copy of r.
+func (r *Run) Clone() *Run {
+	c := *r
+	c.Benchmark.Tests = append([]string(nil), r.Benchmark.Tests...)
+	c.Optim.Milestones = append([]int(nil), r.Optim.Milestones...)
+	if r.Method.Energy != nil {
+		e := *r.Method.Energy
+		c.Method.Energy = &e
+	}
+	if r.Method.NTOM != nil {
+		n := *r.Method.NTOM
+		c.Method.NTOM = &n
+	}
+	if r.Method.POEM != nil {
+		p := *r.Method.POEM
+		c.Method.POEM = &p
+	}
+	if r.Method.DOS != nil {
+		d := *r.Method.DOS
+		c.Method.DOS = &d
+	}
+	return &c
+}
+
+// Parse reads a run configuration from YAML: method defaults first (the
+// method named by method.name), then the document's fields on top, strictly
+// (unknown keys are errors naming file and line). The result is normalised
+// and validated. file names the source in error messages.
+func Parse(file string, data []byte) (*Run, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty configuration", file)
+	}
+	root := doc.Content[0]
+	if err := checkKeys(file, root, runType, ""); err != nil {
+		return nil, err
+	}
+	name, err := methodName(file, root)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%s: method.name: missing; want one of %s", file, strings.Join(MethodNames(), ", "))
+	}
+	r, err := layered(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: method.name: %w", file, err)
+	}
+	if err := strictDecode(file, data, r); err != nil {
+		return nil, err
+	}
+	r.Normalize()
+	if err := r.Validate(file); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Load reads and resolves a run configuration file (see Parse).
+func Load(path string) (*Run, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}

@@ -1,0 +1,228 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Normalize drops what does not apply to the run's method, so that the
+// canonical form (and the ID) depends only on what the run uses: the
+// hyperparameter blocks of other samplers and losses, the outlier pool,
+// weight and outliers-per-epoch of a run without outliers, outliers per
+// epoch for DOS (it selects Batch.OOD per iteration), and milestones and
+// gamma under a cosine schedule.
+func (r *Run) Normalize() {
+	m := &r.Method
+	if m.Loss != LossEnergy {
+		m.Energy = nil
+	}
+	if m.Sampler != SamplerGreedy {
+		m.NTOM = nil
+	}
+	if m.Sampler != SamplerPOEM {
+		m.POEM = nil
+	}
+	if m.Sampler != SamplerDOS {
+		m.DOS = nil
+	}
+	switch m.Sampler {
+	case SamplerNone:
+		m.OutliersPerEpoch = 0
+		r.Benchmark.Pool = ""
+		if m.Loss == LossNone {
+			m.Weight = 0
+		}
+	case SamplerDOS:
+		m.OutliersPerEpoch = 0
+	}
+	if r.Optim.Schedule == ScheduleCosine {
+		r.Optim.Milestones = nil
+		r.Optim.Gamma = 0
+	}
+	if len(r.Optim.Milestones) == 0 {
+		r.Optim.Milestones = nil
+	}
+}
+
+// networkNames are the accepted network names. They mirror the models
+// package's registry (models.Lookup); keep the two in step.
+var networkNames = regexp.MustCompile(`^(densenet-bc-100|wrn-[1-9][0-9]*-[1-9][0-9]*|resnet18|resnet50|small-cnn|mlp)$`)
+
+// one-of value sets, for validation messages.
+var (
+	samplers  = []string{SamplerNone, SamplerRandom, SamplerGreedy, SamplerPOEM, SamplerDOS}
+	losses    = []string{LossNone, LossOE, LossEnergy, LossAbsent}
+	scores    = []string{ScoreMSP, ScoreEnergy, ScoreAbsent}
+	outputs   = []string{OutputsK, OutputsAbsent}
+	schedules = []string{ScheduleMultistep, ScheduleCosine}
+)
+
+// Validate checks every field of a resolved run and returns all problems
+// found, each naming file, field, what was expected and what was found.
+func (r *Run) Validate(file string) error {
+	v := &validator{file: file}
+	m := &r.Method
+	if _, err := LookupMethod(m.Name); err != nil {
+		v.add("method.name", "%v", err)
+	}
+	v.oneOf("method.sampler", m.Sampler, samplers)
+	v.oneOf("method.loss", m.Loss, losses)
+	v.oneOf("method.score", m.Score, scores)
+	v.oneOf("method.outputs", m.Outputs, outputs)
+	if (m.Loss == LossAbsent || m.Score == ScoreAbsent) && m.Outputs != OutputsAbsent {
+		v.add("method.outputs", "loss or score %q needs outputs %q, found %q", LossAbsent, OutputsAbsent, m.Outputs)
+	}
+	if (m.Sampler == SamplerNone) != (m.Loss == LossNone) {
+		v.add("method.loss", "a loss on outliers needs a sampler and vice versa; found sampler %q, loss %q", m.Sampler, m.Loss)
+	}
+	if m.Sampler != SamplerNone {
+		if r.Benchmark.Pool == "" {
+			v.add("benchmark.pool", "sampler %q needs an outlier pool, found none", m.Sampler)
+		}
+		v.min("batch.ood", r.Batch.OOD, 1)
+		if !(m.Weight > 0) {
+			v.add("method.weight", "want > 0, found %v", m.Weight)
+		}
+	}
+	switch m.Sampler {
+	case SamplerRandom, SamplerGreedy, SamplerPOEM:
+		v.min("method.outliers_per_epoch", m.OutliersPerEpoch, 1)
+		if r.Caps.MaxPool > 0 && m.OutliersPerEpoch > r.Caps.MaxPool {
+			v.add("method.outliers_per_epoch", "want <= caps.max_pool %d, found %d", r.Caps.MaxPool, m.OutliersPerEpoch)
+		}
+	}
+	if m.Loss == LossEnergy {
+		if m.Energy == nil {
+			v.add("method.energy", "loss energy needs margins m_in and m_out, found none")
+		} else if !(m.Energy.MIn < m.Energy.MOut) {
+			v.add("method.energy", "want m_in < m_out, found m_in %v, m_out %v", m.Energy.MIn, m.Energy.MOut)
+		}
+	}
+	if m.Sampler == SamplerGreedy {
+		if m.NTOM == nil {
+			v.add("method.ntom", "sampler greedy needs its block, found none")
+		} else if q := m.NTOM.Quantile; !(q >= 0 && q < 1) {
+			v.add("method.ntom.quantile", "want a quantile in [0, 1), found %v", q)
+		}
+	}
+	if m.Sampler == SamplerPOEM {
+		if p := m.POEM; p == nil {
+			v.add("method.poem", "sampler poem needs its block, found none")
+		} else {
+			if p.Candidates < m.OutliersPerEpoch {
+				v.add("method.poem.candidates", "want >= method.outliers_per_epoch %d, found %d", m.OutliersPerEpoch, p.Candidates)
+			}
+			v.positive("method.poem.sigma", p.Sigma)
+			v.positive("method.poem.sigma_n", p.SigmaN)
+			v.positive("method.poem.conf", p.Conf)
+			v.positive("method.poem.a0", p.A0)
+			v.positive("method.poem.b0", p.B0)
+			v.positive("method.poem.lambda_prior", p.LambdaPrior)
+			v.min("method.poem.buffer_epochs", p.BufferEpochs, 1)
+		}
+	}
+	if m.Sampler == SamplerDOS {
+		if d := m.DOS; d == nil {
+			v.add("method.dos", "sampler dos needs its block, found none")
+		} else {
+			if d.Candidates < r.Batch.OOD {
+				v.add("method.dos.candidates", "want >= batch.ood %d (one cluster per selected outlier), found %d", r.Batch.OOD, d.Candidates)
+			}
+			v.min("method.dos.n_init", d.NInit, 1)
+			v.min("method.dos.max_iter", d.MaxIter, 1)
+			if !(d.Tol >= 0) {
+				v.add("method.dos.tol", "want >= 0, found %v", d.Tol)
+			}
+			v.min("method.dos.trim", d.Trim, 0)
+			if d.Trim > 0 && d.Candidates-d.Trim < r.Batch.OOD {
+				v.add("method.dos.trim", "candidates - trim = %d must stay >= batch.ood %d", d.Candidates-d.Trim, r.Batch.OOD)
+			}
+		}
+	}
+
+	if !networkNames.MatchString(r.Network) {
+		v.add("network", "want densenet-bc-100, wrn-<depth>-<width>, resnet18, resnet50, small-cnn or mlp, found %q", r.Network)
+	}
+	b := &r.Benchmark
+	if b.ID == "" {
+		v.add("benchmark.id", "want an ID data set name, found none")
+	}
+	if len(b.Tests) == 0 {
+		v.add("benchmark.tests", "want at least one OOD test set, found none")
+	}
+	for i, t := range b.Tests {
+		if t == "" {
+			v.add(fmt.Sprintf("benchmark.tests[%d]", i), "want a data set name, found an empty one")
+		} else if slices.Index(b.Tests, t) != i {
+			v.add(fmt.Sprintf("benchmark.tests[%d]", i), "test set %q listed twice", t)
+		}
+	}
+	v.min("benchmark.image_size", b.ImageSize, 1)
+	v.min("epochs", r.Epochs, 1)
+	v.min("batch.id", r.Batch.ID, 1)
+
+	o := &r.Optim
+	if o.Name != "sgd" {
+		v.add("optim.name", "want sgd, found %q", o.Name)
+	}
+	v.positive("optim.lr", o.LR)
+	if !(o.Momentum >= 0 && o.Momentum < 1) {
+		v.add("optim.momentum", "want a value in [0, 1), found %v", o.Momentum)
+	}
+	if o.Nesterov && o.Momentum == 0 {
+		v.add("optim.nesterov", "Nesterov momentum needs momentum > 0, found 0")
+	}
+	if !(o.WeightDecay >= 0) {
+		v.add("optim.weight_decay", "want >= 0, found %v", o.WeightDecay)
+	}
+	v.oneOf("optim.schedule", o.Schedule, schedules)
+	if o.Schedule == ScheduleMultistep {
+		for i, e := range o.Milestones {
+			if e < 1 || e >= r.Epochs {
+				v.add(fmt.Sprintf("optim.milestones[%d]", i), "want an epoch in [1, epochs=%d), found %d", r.Epochs, e)
+			} else if i > 0 && e <= o.Milestones[i-1] {
+				v.add(fmt.Sprintf("optim.milestones[%d]", i), "want increasing milestones, found %d after %d", e, o.Milestones[i-1])
+			}
+		}
+		if !(o.Gamma > 0 && o.Gamma <= 1) {
+			v.add("optim.gamma", "want a factor in (0, 1], found %v", o.Gamma)
+		}
+	}
+	v.min("caps.max_train", r.Caps.MaxTrain, 0)
+	v.min("caps.max_pool", r.Caps.MaxPool, 0)
+	v.min("caps.max_test", r.Caps.MaxTest, 0)
+	return v.err()
+}
+
+// validator collects validation problems.
+type validator struct {
+	file string
+	errs []error
+}
+
+func (v *validator) add(field, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: %s: %s", v.file, field, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) min(field string, x, lo int) {
+	if x < lo {
+		v.add(field, "want >= %d, found %d", lo, x)
+	}
+}
+
+func (v *validator) positive(field string, x float64) {
+	if !(x > 0) {
+		v.add(field, "want > 0, found %v", x)
+	}
+}
+
+func (v *validator) oneOf(field, x string, set []string) {
+	if !slices.Contains(set, x) {
+		v.add(field, "want one of %s, found %q", strings.Join(set, ", "), x)
+	}
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
