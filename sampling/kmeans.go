@@ -154,9 +154,9 @@ func KMeans(x, uniforms *Node, cfg KMeansConfig) KMeansResult {
 			changedPerRestart = Add(changedPerRestart, ConvertDType(diff, dtypes.Int32))
 		}
 		prevAssign = assign
-		oneHot := OneHot(assign, k, dtypes.Float32)            // [R, N, K]
-		counts := ReduceSum(oneHot, 1)                         // [R, K]
-		sums := Einsum("rnk,nd->rkd", oneHot, x)               // [R, K, D]
+		oneHot := OneHot(assign, k, dtypes.Float32)              // [R, N, K]
+		counts := ReduceSum(oneHot, 1)                           // [R, K]
+		sums := Einsum("rnk,nd->rkd", oneHot, x)                 // [R, K, D]
 		means := Div(sums, InsertAxes(MaxScalar(counts, 1), -1)) // [R, K, D]
 		nonEmpty := BroadcastToShape(InsertAxes(GreaterThan(counts, ZerosLike(counts)), -1), means.Shape())
 		centroids = Where(nonEmpty, means, centroids)
@@ -168,7 +168,7 @@ func KMeans(x, uniforms *Node, cfg KMeansConfig) KMeansResult {
 	best := ArgMin(inertia, 0)                   // scalar int32
 	bestIdx := InsertAxes(best, 0)               // [1]
 
-	finalAssign := Gather(assign, bestIdx)      // [N]
+	finalAssign := Gather(assign, bestIdx)       // [N]
 	finalCentroids := Gather(centroids, bestIdx) // [K, D]
 	finalInertia := ReduceMin(inertia)
 	counts := ReduceSum(OneHot(finalAssign, k, dtypes.Int32), 0) // [K]
@@ -185,7 +185,7 @@ func KMeans(x, uniforms *Node, cfg KMeansConfig) KMeansResult {
 // sqDistances returns the squared Euclidean distances [R, M, N] between the centres c [R, M, D]
 // and the points x [N, D] (x2 = squared norms of x, [1, 1, N]), clamped at 0.
 func sqDistances(x, x2, c *Node) *Node {
-	dots := Einsum("rmd,nd->rmn", c, x)          // [R, M, N]
+	dots := Einsum("rmd,nd->rmn", c, x)            // [R, M, N]
 	c2 := InsertAxes(ReduceSum(Square(c), -1), -1) // [R, M, 1]
 	dist := Add(Sub(c2, MulScalar(dots, 2)), x2)
 	return MaxScalar(dist, 0)
@@ -213,25 +213,25 @@ func kmeansPPInit(x, x2, uniforms *Node, k, r, t int) *Node {
 	u0 := Slice(uniforms, AxisRange(), AxisRange(0, 1))           // [R, 1]
 	first := ConvertDType(Floor(MulScalar(u0, nF)), dtypes.Int32) // [R, 1]
 	first = MinScalar(first, n-1)
-	centres := []*Node{Gather(x, InsertAxes(first, -1))} // each [R, 1, D]
+	centres := []*Node{Gather(x, InsertAxes(first, -1))}  // each [R, 1, D]
 	closest := Squeeze(sqDistances(x, x2, centres[0]), 1) // [R, N]
 	pot := ReduceSum(closest, -1)                         // [R]
 
 	for c := 1; c < k; c++ {
 		start := 1 + (c-1)*t
 		u := Slice(uniforms, AxisRange(), AxisRange(start, start+t)) // [R, T]
-		target := Mul(u, InsertAxes(pot, -1))                         // [R, T]
-		cum := MatMul(closest, upper)                                 // [R, N]
+		target := Mul(u, InsertAxes(pot, -1))                        // [R, T]
+		cum := MatMul(closest, upper)                                // [R, N]
 		// searchsorted(cum, target, side=left) = #{j : cum[j] < target}.
 		below := LessThan(InsertAxes(cum, 1), InsertAxes(target, -1)) // [R, T, N]
-		cand := ReduceSum(ConvertDType(below, dtypes.Int32), -1)     // [R, T]
+		cand := ReduceSum(ConvertDType(below, dtypes.Int32), -1)      // [R, T]
 		cand = MinScalar(cand, n-1)
-		candVec := Gather(x, InsertAxes(cand, -1))                        // [R, T, D]
+		candVec := Gather(x, InsertAxes(cand, -1))                             // [R, T, D]
 		newClosest := Min(InsertAxes(closest, 1), sqDistances(x, x2, candVec)) // [R, T, N]
-		pots := ReduceSum(newClosest, -1)                                 // [R, T]
-		bestTrial := ArgMin(pots, -1)                                     // [R]
-		sel := OneHot(bestTrial, t, dtypes.Float32)                       // [R, T]
-		closest = ReduceSum(Mul(InsertAxes(sel, -1), newClosest), 1)      // [R, N]
+		pots := ReduceSum(newClosest, -1)                                      // [R, T]
+		bestTrial := ArgMin(pots, -1)                                          // [R]
+		sel := OneHot(bestTrial, t, dtypes.Float32)                            // [R, T]
+		closest = ReduceSum(Mul(InsertAxes(sel, -1), newClosest), 1)           // [R, N]
 		pot = ReduceMin(pots, -1)
 		chosen := ReduceSum(Mul(OneHot(bestTrial, t, dtypes.Int32), cand), -1) // [R]
 		centres = append(centres, Gather(x, Reshape(chosen, r, 1, 1)))         // [R, 1, D]

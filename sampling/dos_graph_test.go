@@ -1,0 +1,251 @@
+package sampling
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// dosRun holds the host values of one SelectDOS execution.
+type dosRun struct {
+	indices, clustered, assign []int32
+	inertia                    float32
+	empty                      int32
+	meanPicked, meanAll        float32
+}
+
+func runSelectDOS(t *testing.T, cfg DOSConfig, logits, feats []float32, nOut, d int, uniforms []float32) dosRun {
+	t.Helper()
+	b := newTestBackend(t)
+	exec, err := NewExec(b, func(l, f, u *Node) []*Node {
+		s := SelectDOS(l, f, u, cfg)
+		return []*Node{s.Indices, s.Clustered, s.Assign, s.Inertia, s.EmptyClusters, s.MeanPAbsPicked, s.MeanPAbsAll}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	outs, err := exec.Exec(
+		tensors.FromFlatDataAndDimensions(logits, cfg.Candidates, nOut),
+		tensors.FromFlatDataAndDimensions(feats, cfg.Candidates, d),
+		tensors.FromFlatDataAndDimensions(uniforms, len(uniforms)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dosRun{
+		indices:    tensors.MustCopyFlatData[int32](outs[0]),
+		clustered:  tensors.MustCopyFlatData[int32](outs[1]),
+		assign:     tensors.MustCopyFlatData[int32](outs[2]),
+		inertia:    outs[3].Value().(float32),
+		empty:      outs[4].Value().(int32),
+		meanPicked: outs[5].Value().(float32),
+		meanAll:    outs[6].Value().(float32),
+	}
+}
+
+// hostPAbs is softmax(logits)[:, nOut-1] computed on the host in float64.
+func hostPAbs(logits []float32, c, nOut int) []float64 {
+	p := make([]float64, c)
+	for i := range c {
+		row := logits[i*nOut : (i+1)*nOut]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = max(mx, float64(v))
+		}
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v) - mx)
+		}
+		p[i] = math.Exp(float64(row[nOut-1])-mx) / s
+	}
+	return p
+}
+
+// checkDOSProperties checks the selection invariants against the host-side p_abs.
+func checkDOSProperties(t *testing.T, cfg DOSConfig, r dosRun, p []float64) {
+	t.Helper()
+	k, m := cfg.BatchSize, cfg.clustered()
+	if len(r.indices) != k || len(r.clustered) != m || len(r.assign) != m {
+		t.Fatalf("lengths: indices %d (want %d), clustered %d, assign %d (want %d)", len(r.indices), k, len(r.clustered), len(r.assign), m)
+	}
+	seen := map[int32]bool{}
+	for _, idx := range r.indices {
+		if idx < 0 || int(idx) >= cfg.Candidates {
+			t.Fatalf("index %d outside the block [0,%d)", idx, cfg.Candidates)
+		}
+		if seen[idx] {
+			t.Fatalf("index %d selected twice: %v", idx, r.indices)
+		}
+		seen[idx] = true
+	}
+	isClustered := map[int32]bool{}
+	for _, row := range r.clustered {
+		isClustered[row] = true
+	}
+	// Members of each cluster.
+	members := make([][]int32, k)
+	for i, a := range r.assign {
+		members[a] = append(members[a], r.clustered[i])
+	}
+	empty := 0
+	var sumPicked float64
+	for j := range k {
+		sel := r.indices[j]
+		sumPicked += p[sel]
+		if !isClustered[sel] {
+			t.Errorf("slot %d: pick %d was trimmed, not clustered", j, sel)
+		}
+		if len(members[j]) == 0 {
+			empty++
+			// Fill-up: must not be any cluster's pick (picks are unique, checked above) and
+			// must not be a minimum of a non-empty cluster.
+			continue
+		}
+		inCluster := false
+		for _, mbr := range members[j] {
+			if mbr == sel {
+				inCluster = true
+			}
+			if p[mbr] < p[sel]-1e-7 {
+				t.Errorf("cluster %d: pick %d has p_abs %g but member %d has %g", j, sel, p[sel], mbr, p[mbr])
+			}
+		}
+		if !inCluster {
+			t.Errorf("cluster %d: pick %d is not a member", j, sel)
+		}
+	}
+	if int(r.empty) != empty {
+		t.Errorf("EmptyClusters %d, counted %d", r.empty, empty)
+	}
+	if math.Abs(sumPicked/float64(k)-float64(r.meanPicked)) > 1e-5 {
+		t.Errorf("MeanPAbsPicked %g, host %g", r.meanPicked, sumPicked/float64(k))
+	}
+	var sumAll float64
+	for _, v := range p {
+		sumAll += v
+	}
+	if math.Abs(sumAll/float64(len(p))-float64(r.meanAll)) > 1e-5 {
+		t.Errorf("MeanPAbsAll %g, host %g", r.meanAll, sumAll/float64(len(p)))
+	}
+}
+
+func randomBlock(rng *rand.Rand, c, nOut, d int) (logits, feats []float32) {
+	logits = make([]float32, c*nOut)
+	for i := range logits {
+		logits[i] = float32(rng.NormFloat64() * 2)
+	}
+	feats = make([]float32, c*d)
+	for i := range feats {
+		feats[i] = float32(math.Abs(rng.NormFloat64()))
+	}
+	return
+}
+
+func TestSelectDOSProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const c, nOut, d = 96, 11, 16
+	cfg := DefaultDOSConfig(c, 16)
+	logits, feats := randomBlock(rng, c, nOut, d)
+	u := cfg.HostUniforms(rng)
+	r := runSelectDOS(t, cfg, logits, feats, nOut, d, u)
+	checkDOSProperties(t, cfg, r, hostPAbs(logits, c, nOut))
+	if r.meanPicked >= r.meanAll {
+		t.Errorf("picks should favour low p_abs: mean picked %g >= mean all %g", r.meanPicked, r.meanAll)
+	}
+	// Deterministic for the same uniforms.
+	r2 := runSelectDOS(t, cfg, logits, feats, nOut, d, u)
+	for i := range r.indices {
+		if r.indices[i] != r2.indices[i] {
+			t.Fatalf("selection differs for identical inputs: %v vs %v", r.indices, r2.indices)
+		}
+	}
+}
+
+// TestSelectDOSFillUp uses a block with only 3 distinct feature vectors and k=6, so that K-means
+// has empty clusters and the fill-up must take distinct unpicked candidates.
+func TestSelectDOSFillUp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const c, nOut, d = 12, 3, 4
+	cfg := DefaultDOSConfig(c, 6)
+	logits, _ := randomBlock(rng, c, nOut, d)
+	base := [][]float32{{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}}
+	feats := make([]float32, 0, c*d)
+	for i := range c {
+		feats = append(feats, base[i%3]...)
+	}
+	p := hostPAbs(logits, c, nOut)
+	fills := map[int32]bool{}
+	for trial := range 4 {
+		r := runSelectDOS(t, cfg, logits, feats, nOut, d, cfg.HostUniforms(rng))
+		checkDOSProperties(t, cfg, r, p)
+		if r.empty != 3 {
+			t.Errorf("trial %d: want 3 empty clusters (3 distinct points, k=6), got %d", trial, r.empty)
+		}
+		counts := make([]int, cfg.BatchSize)
+		for _, a := range r.assign {
+			counts[a]++
+		}
+		for j, n := range counts {
+			if n == 0 {
+				fills[r.indices[j]] = true
+			}
+		}
+	}
+	if len(fills) < 3 {
+		t.Errorf("fill-up should vary with the uniforms; saw only %d distinct fill-ups", len(fills))
+	}
+}
+
+// TestSelectDOSTrim: with Trim=t the t lowest-p_abs candidates are neither clustered nor picked.
+func TestSelectDOSTrim(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const c, nOut, d = 40, 5, 8
+	cfg := DefaultDOSConfig(c, 8)
+	cfg.Trim = 6
+	logits, feats := randomBlock(rng, c, nOut, d)
+	p := hostPAbs(logits, c, nOut)
+	r := runSelectDOS(t, cfg, logits, feats, nOut, d, cfg.HostUniforms(rng))
+	checkDOSProperties(t, cfg, r, p)
+	// The trimmed rows are the 6 lowest p_abs.
+	trimmed := map[int32]bool{}
+	for i := range int32(c) {
+		trimmed[i] = true
+	}
+	for i, row := range r.clustered {
+		delete(trimmed, row)
+		if i > 0 && row <= r.clustered[i-1] {
+			t.Errorf("clustered rows not in block order: %v", r.clustered)
+		}
+	}
+	if len(trimmed) != cfg.Trim {
+		t.Fatalf("%d rows trimmed, want %d", len(trimmed), cfg.Trim)
+	}
+	for row := range trimmed {
+		for _, kept := range r.clustered {
+			if p[kept] < p[row] {
+				t.Errorf("trimmed row %d (p_abs %g) has a higher p_abs than kept row %d (%g)", row, p[row], kept, p[kept])
+			}
+		}
+	}
+}
+
+func TestDOSConfigValidate(t *testing.T) {
+	bad := []DOSConfig{
+		DefaultDOSConfig(32, 64), // k larger than the candidate block
+		{Candidates: 384, BatchSize: 64, Trim: 330, KMeans: DefaultKMeansConfig(64)},
+		{Candidates: 384, BatchSize: 0, KMeans: DefaultKMeansConfig(64)},
+		{Candidates: 384, BatchSize: 64, Trim: -1, KMeans: DefaultKMeansConfig(64)},
+		{Candidates: 384, BatchSize: 64, KMeans: KMeansConfig{NInit: 0, Iters: 5}},
+	}
+	for _, c := range bad {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: expected an error", c)
+		}
+	}
+	if err := DefaultDOSConfig(384, 64).Validate(); err != nil {
+		t.Errorf("official config: %v", err)
+	}
+}
