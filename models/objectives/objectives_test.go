@@ -1,0 +1,262 @@
+package objectives
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+func newBackend(t *testing.T) backends.Backend {
+	t.Helper()
+	b, err := simplego.New("")
+	if err != nil {
+		t.Fatalf("simplego.New: %v", err)
+	}
+	return b
+}
+
+// run executes fn on the pure-Go backend.
+func run(t *testing.T, backend backends.Backend, fn func(in []*graph.Node) []*graph.Node, inputs ...any) []*tensors.Tensor {
+	t.Helper()
+	exec, err := graph.NewExec(backend, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Exec(inputs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// rows returns rows [from, to) of the golden logits as a tensor of dtype.
+func rows(dtype dtypes.DType, from, to int) *tensors.Tensor {
+	data := goldenLogits[from*goldenC : to*goldenC]
+	if dtype == dtypes.Float64 {
+		return tensors.FromFlatDataAndDimensions(append([]float64(nil), data...), to-from, goldenC)
+	}
+	f := make([]float32, len(data))
+	for i, x := range data {
+		f[i] = float32(x)
+	}
+	return tensors.FromFlatDataAndDimensions(f, to-from, goldenC)
+}
+
+func values(t *testing.T, x *tensors.Tensor) []float64 {
+	t.Helper()
+	switch x.DType() {
+	case dtypes.Float64:
+		return tensors.MustCopyFlatData[float64](x)
+	case dtypes.Float32:
+		var out []float64
+		for _, v := range tensors.MustCopyFlatData[float32](x) {
+			out = append(out, float64(v))
+		}
+		return out
+	}
+	t.Fatalf("unexpected dtype %s", x.DType())
+	return nil
+}
+
+// tolerance: |got - want| <= rel*|want| + abs, and got must be finite.
+type tolerance struct{ rel, abs float64 }
+
+func assertClose(t *testing.T, what string, got, want []float64, tol tolerance) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.IsNaN(got[i]) || math.IsInf(got[i], 0) {
+			t.Errorf("%s[%d] = %v, not finite", what, i, got[i])
+		} else if math.Abs(got[i]-want[i]) > tol.rel*math.Abs(want[i])+tol.abs {
+			t.Errorf("%s[%d] = %.12g, want %.12g", what, i, got[i], want[i])
+		}
+	}
+}
+
+// dtypeCases run every golden check in float64 and float32. Scores involve no cancellation,
+// so their relative tolerance holds down to tiny values; losses and gradients get a small
+// absolute tolerance for float32.
+var dtypeCases = []struct {
+	dtype       dtypes.DType
+	score, loss tolerance
+}{
+	{dtypes.Float64, tolerance{1e-12, 1e-300}, tolerance{1e-12, 1e-12}},
+	{dtypes.Float32, tolerance{3e-6, 1e-37}, tolerance{3e-6, 1e-6}},
+}
+
+func TestLossesMatchPyTorch(t *testing.T) {
+	backend := newBackend(t)
+	labels := tensors.FromFlatDataAndDimensions(append([]int32(nil), goldenLabels...), goldenB)
+	for _, dc := range dtypeCases {
+		t.Run(dc.dtype.String(), func(t *testing.T) {
+			all := rows(dc.dtype, 0, goldenB)
+			for _, c := range []struct {
+				name     string
+				loss     func(z, y *graph.Node) *graph.Node
+				want     float64
+				wantGrad []float64
+			}{
+				{"CrossEntropy", CrossEntropy, goldenCE, goldenCEGrad},
+				{"AbsentClassLoss", func(z, _ *graph.Node) *graph.Node { return AbsentClassLoss(z) }, goldenAbsent, goldenAbsentGrad},
+				{"OELoss", func(z, _ *graph.Node) *graph.Node { return OELoss(z) }, goldenOE, goldenOEGrad},
+			} {
+				out := run(t, backend, func(in []*graph.Node) []*graph.Node {
+					loss := c.loss(in[0], in[1])
+					return []*graph.Node{loss, graph.Gradient(loss, in[0])[0]}
+				}, all, labels)
+				assertClose(t, c.name, values(t, out[0]), []float64{c.want}, dc.loss)
+				assertClose(t, c.name+" gradient", values(t, out[1]), c.wantGrad, dc.loss)
+			}
+			half := goldenB / 2
+			for _, c := range []struct {
+				name                    string
+				id, ood                 *tensors.Tensor
+				want                    float64
+				wantGradIn, wantGradOut []float64
+			}{
+				{"EnergyLoss A", rows(dc.dtype, 0, half), rows(dc.dtype, half, goldenB),
+					goldenEnergyA, goldenEnergyAGradIn, goldenEnergyAGradOut},
+				{"EnergyLoss B", rows(dc.dtype, half, goldenB), rows(dc.dtype, 0, half),
+					goldenEnergyB, goldenEnergyBGradIn, goldenEnergyBGradOut},
+			} {
+				out := run(t, backend, func(in []*graph.Node) []*graph.Node {
+					loss := EnergyLoss(in[0], in[1], EnergyMarginIn, EnergyMarginOut)
+					grads := graph.Gradient(loss, in[0], in[1])
+					return []*graph.Node{loss, grads[0], grads[1]}
+				}, c.id, c.ood)
+				assertClose(t, c.name, values(t, out[0]), []float64{c.want}, dc.loss)
+				assertClose(t, c.name+" gradient (ID)", values(t, out[1]), c.wantGradIn, dc.loss)
+				assertClose(t, c.name+" gradient (outliers)", values(t, out[2]), c.wantGradOut, dc.loss)
+			}
+		})
+	}
+}
+
+func TestScoresMatchPyTorch(t *testing.T) {
+	backend := newBackend(t)
+	labels := tensors.FromFlatDataAndDimensions(append([]int32(nil), goldenLabels...), goldenB)
+	for _, dc := range dtypeCases {
+		t.Run(dc.dtype.String(), func(t *testing.T) {
+			all := rows(dc.dtype, 0, goldenB)
+			for _, c := range []struct {
+				name       string
+				numClasses int
+				want       []float64
+			}{
+				{"msp", goldenC, goldenMSPK},
+				{"maxlogit", goldenC, goldenMaxLogitK},
+				{"energy", goldenC, goldenEnergyScoreK},
+				{"msp", goldenC - 1, goldenMSPK1},
+				{"maxlogit", goldenC - 1, goldenMaxLogitK1},
+				{"energy", goldenC - 1, goldenEnergyScoreK1},
+				{"1-pabs", goldenC - 1, goldenOneMinusPAbs},
+			} {
+				score, err := ScoreByName(c.name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := run(t, backend, func(in []*graph.Node) []*graph.Node {
+					return []*graph.Node{score(in[0], c.numClasses)}
+				}, all)
+				assertClose(t, c.name, values(t, out[0]), c.want, dc.score)
+			}
+			out := run(t, backend, func(in []*graph.Node) []*graph.Node {
+				return []*graph.Node{PAbs(in[0], goldenC-1)}
+			}, all)
+			assertClose(t, "PAbs", values(t, out[0]), goldenPAbs, dc.score)
+
+			for _, c := range []struct {
+				numClasses int
+				pred       []int32
+				acc        float64
+			}{{goldenC, goldenPredK, goldenAccK}, {goldenC - 1, goldenPredK1, goldenAccK1}} {
+				out := run(t, backend, func(in []*graph.Node) []*graph.Node {
+					return []*graph.Node{Predictions(in[0], c.numClasses), Accuracy(in[0], in[1], c.numClasses)}
+				}, all, labels)
+				pred := tensors.MustCopyFlatData[int32](out[0])
+				for i := range c.pred {
+					if pred[i] != c.pred[i] {
+						t.Errorf("numClasses %d: prediction[%d] = %d, want %d", c.numClasses, i, pred[i], c.pred[i])
+					}
+				}
+				assertClose(t, "Accuracy", values(t, out[1]), []float64{c.acc}, dc.loss)
+			}
+		})
+	}
+}
+
+// TestScoreProperties checks relations that hold whatever the logits: p_abs + (1 - p_abs) = 1,
+// MSP in (0, 1], energy >= max logit.
+func TestScoreProperties(t *testing.T) {
+	backend := newBackend(t)
+	all := rows(dtypes.Float64, 0, goldenB)
+	out := run(t, backend, func(in []*graph.Node) []*graph.Node {
+		k := goldenC - 1
+		return []*graph.Node{PAbs(in[0], k), OneMinusPAbs(in[0], k), MSP(in[0], k), Energy(in[0], k), MaxLogit(in[0], k)}
+	}, all)
+	pAbs, oneMinus, msp, energy, maxLogit := values(t, out[0]), values(t, out[1]), values(t, out[2]),
+		values(t, out[3]), values(t, out[4])
+	for i := range pAbs {
+		if math.Abs(pAbs[i]+oneMinus[i]-1) > 1e-12 {
+			t.Errorf("row %d: p_abs %g + (1-p_abs) %g != 1", i, pAbs[i], oneMinus[i])
+		}
+		if !(msp[i] > 0 && msp[i] <= 1) {
+			t.Errorf("row %d: MSP %g outside (0, 1]", i, msp[i])
+		}
+		if energy[i] < maxLogit[i] {
+			t.Errorf("row %d: logsumexp %g below max logit %g", i, energy[i], maxLogit[i])
+		}
+	}
+}
+
+func TestRegistries(t *testing.T) {
+	for _, name := range []string{"msp", "maxlogit", "energy", "1-pabs"} {
+		if _, err := ScoreByName(name); err != nil {
+			t.Errorf("ScoreByName(%q): %v", name, err)
+		}
+	}
+	_, err := ScoreByName("odin")
+	if err == nil || !strings.Contains(err.Error(), `"odin"`) || !strings.Contains(err.Error(), "1-pabs, energy, maxlogit, msp") {
+		t.Errorf("ScoreByName(odin) error %v, want one naming odin and listing the scores", err)
+	}
+	for _, name := range []string{"absent", "oe", "energy"} {
+		if _, err := OutlierLossByName(name); err != nil {
+			t.Errorf("OutlierLossByName(%q): %v", name, err)
+		}
+	}
+	_, err = OutlierLossByName("ntom")
+	if err == nil || !strings.Contains(err.Error(), "absent, energy, oe") {
+		t.Errorf("OutlierLossByName(ntom) error %v, want one listing the losses", err)
+	}
+	if !ScoreNeedsAbsentClass("1-pabs") || ScoreNeedsAbsentClass("msp") || !LossNeedsAbsentClass("absent") {
+		t.Errorf("absent-class requirements wrong")
+	}
+}
+
+// TestOutlierLossRegistryMatchesFunctions checks the registered losses compute the goldens.
+func TestOutlierLossRegistryMatchesFunctions(t *testing.T) {
+	backend := newBackend(t)
+	half := goldenB / 2
+	id, ood := rows(dtypes.Float64, 0, half), rows(dtypes.Float64, half, goldenB)
+	energy, err := OutlierLossByName("energy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, backend, func(in []*graph.Node) []*graph.Node { return []*graph.Node{energy(in[0], in[1])} }, id, ood)
+	assertClose(t, "energy", values(t, out[0]), []float64{goldenEnergyA}, tolerance{1e-12, 0})
+	oe, err := OutlierLossByName("oe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := rows(dtypes.Float64, 0, goldenB)
+	out = run(t, backend, func(in []*graph.Node) []*graph.Node { return []*graph.Node{oe(nil, in[0])} }, all)
+	assertClose(t, "oe", values(t, out[0]), []float64{goldenOE}, tolerance{1e-12, 0})
+}
