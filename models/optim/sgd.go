@@ -118,7 +118,7 @@ func trainableVars(ctx *context.Context, g *graph.Graph) []*context.Variable {
 
 // Apply builds one optimisation step of loss (a scalar) into g: it differentiates loss with
 // respect to every trainable variable of ctx used in g and updates the variables and their
-// momentum buffers with [graph/context.Variable.SetValueGraph]. lr is a scalar of any float
+// momentum buffers with context.Variable.SetValueGraph. lr is a scalar of any float
 // dtype, typically a graph input fed each step from a [Schedule]. Apply does not touch the
 // global step counter. It is a graph-building function and panics on misuse, as GoMLX does.
 func (o *SGD) Apply(ctx *context.Context, g *graph.Graph, loss, lr *graph.Node) {

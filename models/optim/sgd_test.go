@@ -297,3 +297,30 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Errorf("New(PaperConfig()): %v", err)
 	}
 }
+
+// TestUpdateGraphWithGradients checks the path train.Trainer takes when accumulating
+// gradients: gradients in the order of BuildTrainableVariablesGradientsGraph.
+func TestUpdateGraphWithGradients(t *testing.T) {
+	backend := newBackend(t)
+	gd := sgdGoldens[1] // nesterov, wd 1e-4, 3 steps of lr 0.1
+	opt, err := New(configOf(gd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.New()
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x, target *Node) *Node {
+		loss := goldenLoss(ctx, x, target)
+		opt.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
+		return loss
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, target := tensorOf(dtypes.Float64, goldenX, 4, 3), tensorOf(dtypes.Float64, goldenT, 4, 2)
+	for range gd.lrs {
+		if _, err := exec.Exec(x, target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkState(t, ctx, gd, 1e-12)
+}
