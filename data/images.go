@@ -1,6 +1,9 @@
 package data
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Source is a random-access collection of equally sized uint8 images in HWC
 // layout. Images satisfies it, and so do file-backed pools (NPYImages) and
@@ -111,3 +114,5 @@ func hwcToPlanar(dst, src []uint8, h, w, c int) {
 		}
 	}
 }
+
+func sqrt(x float64) float64 { return math.Sqrt(x) }
