@@ -3,9 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/oodlab/dos/models"
 )
 
 // Normalize drops what does not apply to the run's method, so that the
@@ -46,10 +47,6 @@ func (r *Run) Normalize() {
 		r.Optim.Milestones = nil
 	}
 }
-
-// networkNames are the accepted network names. They mirror the models
-// package's registry (models.Lookup); keep the two in step.
-var networkNames = regexp.MustCompile(`^(densenet-bc-100|wrn-[1-9][0-9]*-[1-9][0-9]*|resnet18|resnet50|small-cnn|mlp)$`)
 
 // one-of value sets, for validation messages.
 var (
@@ -143,8 +140,8 @@ func (r *Run) Validate(file string) error {
 		}
 	}
 
-	if !networkNames.MatchString(r.Network) {
-		v.add("network", "want densenet-bc-100, wrn-<depth>-<width>, resnet18, resnet50, small-cnn or mlp, found %q", r.Network)
+	if _, err := models.Lookup(r.Network); err != nil {
+		v.add("network", "%v", err)
 	}
 	b := &r.Benchmark
 	if b.ID == "" {

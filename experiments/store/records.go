@@ -1,0 +1,111 @@
+package store
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/oodlab/dos/benchmarks/metrics"
+)
+
+// EpochRecord is one line of metrics.jsonl: what one training epoch did.
+type EpochRecord struct {
+	// Epoch is the number of completed epochs (1-based).
+	Epoch int `json:"epoch"`
+	// Loss is the mean training loss of the epoch.
+	Loss float64 `json:"loss"`
+	// LR is the learning rate used in the epoch.
+	LR float64 `json:"lr"`
+	// Seconds is the epoch's wall time.
+	Seconds float64 `json:"seconds"`
+	// ImagesPerSec is the training throughput (ID + OOD images).
+	ImagesPerSec float64 `json:"images_per_sec"`
+	// TestAcc is the ID test accuracy, when evaluated this epoch.
+	TestAcc *float64 `json:"test_acc,omitempty"`
+	// FPR95 is the ID-positive FPR95 per OOD test set, when evaluated.
+	FPR95 map[string]float64 `json:"fpr95,omitempty"`
+	// Diagnostics holds anything else worth plotting (ID and OOD loss
+	// terms, empty clusters, sampler time, ...).
+	Diagnostics map[string]float64 `json:"diagnostics,omitempty"`
+	// Time is when the epoch finished.
+	Time time.Time `json:"time"`
+}
+
+// Results is results.json, written last (atomically) when a run finishes:
+// its presence marks the run done.
+type Results struct {
+	// RunID is the run's config ID.
+	RunID string `json:"run_id"`
+	// Method is the method name.
+	Method string `json:"method"`
+	// Seed is the run's seed.
+	Seed uint64 `json:"seed"`
+	// Sets holds the OOD metrics per test set, by data set name.
+	Sets map[string]metrics.Result `json:"sets"`
+	// IDAccuracy is the ID test accuracy (first K logits).
+	IDAccuracy float64 `json:"id_accuracy"`
+	// Epochs is the number of epochs trained.
+	Epochs int `json:"epochs"`
+	// WallSeconds is the total training and evaluation time, summed over
+	// resumptions.
+	WallSeconds float64 `json:"wall_seconds"`
+	// Backend is the GoMLX backend used (go, xla:cuda, ...).
+	Backend string `json:"backend"`
+	// Device describes the device (e.g. "NVIDIA H100 80GB HBM3").
+	Device string `json:"device"`
+	// DataChecksums maps each data file used to its checksum.
+	DataChecksums map[string]string `json:"data_checksums,omitempty"`
+	// Code identifies the code that produced the results.
+	Code CodeInfo `json:"code"`
+	// CommandLine is the command that ran (os.Args).
+	CommandLine []string `json:"command_line"`
+	// Finished is when the run finished.
+	Finished time.Time `json:"finished"`
+}
+
+// CodeInfo identifies the code and toolchain of a binary.
+type CodeInfo struct {
+	// Revision is the VCS revision the binary was built from (vcs.revision;
+	// empty under go run or without VCS information).
+	Revision string `json:"revision"`
+	// Modified reports uncommitted changes at build time (vcs.modified).
+	Modified bool `json:"modified"`
+	// GoVersion is the Go toolchain version.
+	GoVersion string `json:"go_version"`
+	// GoMLXVersion is the GoMLX module version.
+	GoMLXVersion string `json:"gomlx_version"`
+}
+
+// Code reads CodeInfo from the running binary's build information.
+func Code() CodeInfo {
+	c := CodeInfo{GoVersion: runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return c
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			c.Revision = s.Value
+		case "vcs.modified":
+			c.Modified = s.Value == "true"
+		}
+	}
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/gomlx/gomlx" {
+			c.GoMLXVersion = d.Version
+			if d.Replace != nil {
+				c.GoMLXVersion += " => " + d.Replace.Path + " " + d.Replace.Version
+			}
+		}
+	}
+	return c
+}
+
+// NewResults returns Results with the provenance fields filled in (code
+// version, command line, finish time); the executor fills in the rest.
+func NewResults(runID string) *Results {
+	return &Results{RunID: runID, Sets: map[string]metrics.Result{}, Code: Code(),
+		CommandLine: append([]string(nil), os.Args...), Finished: time.Now()}
+}
