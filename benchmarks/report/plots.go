@@ -32,7 +32,7 @@ type Figure struct {
 
 // newFigure makes a figure with the default panel size.
 func newFigure(cols int, panels ...*plot.Plot) *Figure {
-	return &Figure{Panels: panels, Cols: cols, PanelWidth: 4.5 * vg.Inch, PanelHeight: 3.2 * vg.Inch}
+	return &Figure{Panels: panels, Cols: cols, PanelWidth: 5 * vg.Inch, PanelHeight: 3.75 * vg.Inch}
 }
 
 // Save writes the figure to path; the extension picks the format: .svg or
@@ -163,7 +163,16 @@ func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, error) {
 		p.Add(l)
 		p.Legend.Add(s.name, l)
 	}
+	headroom(p, len(ss))
 	return p, nil
+}
+
+// headroom raises the top of the y axis so that a legend of n entries at
+// the top does not cover the data.
+func headroom(p *plot.Plot, n int) {
+	if r := p.Y.Max - p.Y.Min; r > 0 {
+		p.Y.Max += r * (0.06*float64(n) + 0.04)
+	}
 }
 
 func figureTitle(runs []RunResult) string {
@@ -183,7 +192,7 @@ func TrainingCurves(runs []RunResult) (*Figure, error) {
 		return nil, fmt.Errorf("report: training curves: no run has epoch records")
 	}
 	t := figureTitle(runs)
-	p1, err := linePlot("OOD detection during training ("+t+")", "epoch", "FPR95, ID-positive, mean over OOD sets (%)", fpr)
+	p1, err := linePlot("OOD detection during training ("+t+")", "epoch", "FPR95 ID-positive, mean of OOD sets (%)", fpr)
 	if err != nil {
 		return nil, fmt.Errorf("report: training curves: %w", err)
 	}
@@ -191,7 +200,7 @@ func TrainingCurves(runs []RunResult) (*Figure, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report: training curves: %w", err)
 	}
-	p2.Legend.Top = false // accuracy rises: keep the legend off the curves
+	p2.Legend.Left = true // accuracy rises: the top left is free
 	return newFigure(2, p1, p2), nil
 }
 
@@ -231,8 +240,8 @@ func DOSDiagnostics(runs []RunResult) (*Figure, error) {
 		return nil, fmt.Errorf("report: DOS diagnostics: no run records %s, %s or %s", DiagInertia, DiagPAbsPicks, DiagPAbsAll)
 	}
 	t := figureTitle(runs)
-	p1, err := linePlot("K-means inertia ("+t+")", "epoch",
-		"inertia, sum of squared distances on the unit sphere (unitless)", inertia)
+	p1, err := linePlot("K-means inertia of unit-sphere features ("+t+")", "epoch",
+		"inertia (sum of sq. distances, unitless)", inertia)
 	if err != nil {
 		return nil, fmt.Errorf("report: DOS diagnostics: %w", err)
 	}
@@ -269,6 +278,7 @@ func DOSDiagnostics(runs []RunResult) (*Figure, error) {
 			p2.Legend.Add(label, l)
 		}
 	}
+	headroom(p2, len(picks)+len(all))
 	return newFigure(2, p1, p2), nil
 }
 
@@ -348,6 +358,7 @@ func ScoreHistograms(id ScoreSet, ood []ScoreSet, opt HistogramOptions) (*Figure
 			}
 			p.Legend.Add(fmt.Sprintf("%s%s (n = %d)", role, SetName(s.Name), len(s.Scores)), h)
 		}
+		headroom(p, 2)
 		panels = append(panels, p)
 	}
 	return newFigure(cols, panels...), nil
