@@ -3,7 +3,8 @@
 
 Run from this directory with the system Python (numpy 1.24, scikit-learn 1.2):
     /usr/bin/python3 gen_goldens.py
-Writes <name>.f32 (raw little-endian float32, row-major [n, d]) and kmeans_goldens.json.
+Writes <name>.f32 (raw little-endian float32, row-major [n, d]) and kmeans_goldens.json, and
+poem_goldens.json (Bayesian linear regression posterior as POEM's neural_linear_opt.py computes it).
 The Go tests read these files; Python is not needed to run them.
 """
 import json
@@ -59,5 +60,31 @@ def main():
         f.write("\n")
 
 
+def poem_goldens():
+    """POEM posterior: A = (w_id Zid'Zid + Zood'Zood)/sigma_n + I/sigma,
+    mu = A^-1 (w_id y_id sum(Zid) + y_ood sum(Zood))/sigma_n, cov = sigma A^-1,
+    y_id = -conf + noise, y_ood = conf + noise; the ID set counts w_id times (buffered epochs)."""
+    rng = np.random.default_rng(7)
+    d = 3
+    sigma, sigma_n, conf, noise = 20.0, 0.5, 3.0, 0.1
+    zid = (rng.standard_normal((7, d)) + np.array([1.0, 0.0, 0.5])).astype(np.float32)
+    zood = (rng.standard_normal((10, d)) - np.array([1.0, 0.0, 0.5])).astype(np.float32)
+    out = {"d": d, "sigma": sigma, "sigma_n": sigma_n, "conf": conf, "noise": noise,
+           "id": zid.ravel().tolist(), "ood": zood.ravel().tolist(), "cases": []}
+    for w_id, n_ood in [(1, 5), (2, 10)]:
+        zi = zid.astype(np.float64)
+        zo = zood[:n_ood].astype(np.float64)
+        a = (w_id * zi.T @ zi + zo.T @ zo) / sigma_n + np.eye(d) / sigma
+        b = (w_id * (-conf + noise) * zi.sum(0) + (conf + noise) * zo.sum(0)) / sigma_n
+        mu = np.linalg.solve(a, b)
+        cov = sigma * np.linalg.inv(a)
+        out["cases"].append({"w_id": w_id, "n_ood": n_ood, "mu": mu.tolist(), "cov": cov.ravel().tolist()})
+    with open("poem_goldens.json", "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print("poem", out["cases"])
+
+
 if __name__ == "__main__":
     main()
+    poem_goldens()
