@@ -14,6 +14,11 @@
 //     FPR95 = (number of OOD scores strictly greater than the threshold) / N_ood.
 //     For N_id = 1, n = 0 and the official indexing sort(id)[-0] picks the only
 //     ID score, which is also the 1st largest; n is therefore raised to 1.
+//     Not implemented: the OE/Energy code (utils/display_results.py,
+//     fpr_and_fdr_at_recall, also ID-positive) takes the distinct-threshold
+//     point whose recall is *nearest* to 0.95 (possibly below it) and counts
+//     OOD scores >= the threshold; it can differ from this formula on ties
+//     and small sets.
 //   - Result.FPR95OODPositive (OpenOOD v1.5, evaluators/metrics.py,
 //     auc_and_fpr_recall): OOD is the positive class with score -s; on the ROC
 //     curve that scikit-learn's roc_curve returns (drop_intermediate=True, the
