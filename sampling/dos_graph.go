@@ -119,8 +119,10 @@ func SelectDOS(logits, features, uniforms *Node, cfg DOSConfig) DOSSelection {
 	kmUniforms := Reshape(Slice(uniforms, AxisRange(0, nKM)), km.NInit, km.UniformsPerRestart())
 	keys := Slice(uniforms, AxisRange(nKM, nKM+m)) // [M]
 
-	logits = ConvertDType(logits, dtypes.Float32)
-	features = ConvertDType(features, dtypes.Float32)
+	// The selection is not differentiated: inside a train step no gradient flows into the
+	// scoring pass through it.
+	logits = StopGradient(ConvertDType(logits, dtypes.Float32))
+	features = StopGradient(ConvertDType(features, dtypes.Float32))
 	nOut := logits.Shape().Dimensions[1]
 	pAbs := Reshape(Slice(Softmax(logits, -1), AxisRange(), AxisRange(nOut-1, nOut)), c) // [C]
 	feats := L2Normalize(features, -1)

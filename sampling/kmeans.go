@@ -102,7 +102,9 @@ type KMeansResult struct {
 	// EmptyClusters: scalar int32, clusters with no member in the final assignment.
 	EmptyClusters *Node
 	// ChangedIters: scalar int32, number of Lloyd iterations (of Iters) in which at least one
-	// assignment changed. Equal to Iters means the restart may not have converged.
+	// assignment changed; the first iteration (assignment to the initial centres) always counts.
+	// ChangedIters < Iters means the kept restart converged (its last iterations were no-ops);
+	// equal to Iters means it may not have.
 	ChangedIters *Node
 }
 
