@@ -1,0 +1,182 @@
+package train
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/models"
+	"github.com/oodlab/dos/models/optim"
+	"github.com/oodlab/dos/sampling"
+)
+
+// LoadJob reads the data of run's benchmark from dataDir, applying the run's caps.
+func LoadJob(run *config.Run, dataDir string) (*Job, error) {
+	b := run.Benchmark
+	idRef, err := ParseSetRef(b.ID)
+	if err != nil {
+		return nil, fmt.Errorf("benchmark.id: %w", err)
+	}
+	job := &Job{}
+	for _, split := range []string{"train", "test"} {
+		m, err := data.Load(idRef.Name, dataDir, split)
+		if err != nil {
+			return nil, fmt.Errorf("benchmark.id %s (%s split): %w", b.ID, split, err)
+		}
+		limit := run.Caps.MaxTrain
+		if split == "test" {
+			limit = run.Caps.MaxTest
+		}
+		if m, err = idRef.Select(m, limit, true); err != nil {
+			return nil, fmt.Errorf("benchmark.id: %w", err)
+		}
+		if split == "train" {
+			job.Train = m
+		} else {
+			job.Test = m
+		}
+	}
+	if job.Train.Labels == nil {
+		return nil, fmt.Errorf("benchmark.id %s: has no labels", b.ID)
+	}
+	job.Classes = len(idRef.Classes)
+	if job.Classes == 0 {
+		spec, err := data.Lookup(idRef.Name)
+		if err != nil {
+			return nil, err
+		}
+		job.Classes = spec.Classes
+	}
+	if strings.HasPrefix(idRef.Name, "cifar") {
+		job.Norm = data.CIFARNormalize()
+	} else {
+		job.Norm = data.ComputeNormalize(job.Train)
+	}
+	if aug := augmentName(run); aug == "" || aug == "paper" {
+		a := data.PaperAugment()
+		job.Aug = &a
+	} else if aug != "none" {
+		return nil, fmt.Errorf("benchmark.augment %q: want paper or none", aug)
+	}
+	if run.Method.Sampler != config.SamplerNone {
+		ref, err := ParseSetRef(b.Pool)
+		if err != nil {
+			return nil, fmt.Errorf("benchmark.pool: %w", err)
+		}
+		if ref.Classes == nil {
+			src, err := data.Open(ref.Name, dataDir, "train")
+			if err != nil {
+				return nil, fmt.Errorf("benchmark.pool %s: %w", b.Pool, err)
+			}
+			if run.Caps.MaxPool > 0 && run.Caps.MaxPool < src.Len() {
+				src = capped{src, run.Caps.MaxPool}
+			}
+			job.Pool = src
+		} else {
+			m, err := data.Load(ref.Name, dataDir, "train")
+			if err != nil {
+				return nil, fmt.Errorf("benchmark.pool %s: %w", b.Pool, err)
+			}
+			if m, err = ref.Select(m, run.Caps.MaxPool, false); err != nil {
+				return nil, fmt.Errorf("benchmark.pool: %w", err)
+			}
+			job.Pool = m
+		}
+	}
+	for i, name := range b.Tests {
+		ref, err := ParseSetRef(name)
+		if err != nil {
+			return nil, fmt.Errorf("benchmark.tests[%d]: %w", i, err)
+		}
+		m, err := data.Load(ref.Name, dataDir, "test")
+		if err != nil {
+			return nil, fmt.Errorf("benchmark.tests[%d] %s: %w", i, name, err)
+		}
+		if m, err = ref.Select(m, run.Caps.MaxTest, false); err != nil {
+			return nil, fmt.Errorf("benchmark.tests[%d]: %w", i, err)
+		}
+		job.Tests = append(job.Tests, TestSet{Name: name, Images: m})
+	}
+	return job, nil
+}
+
+// NewTrainer builds the trainer of run on job's data.
+func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Settings) (*Trainer, error) {
+	arch, err := models.Lookup(run.Network)
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	meth := run.Method
+	outputs := job.Classes
+	if meth.Outputs == config.OutputsAbsent {
+		outputs++
+	}
+	opt, err := optim.New(optim.Config{LearningRate: run.Optim.LR, Momentum: run.Optim.Momentum,
+		Nesterov: run.Optim.Nesterov, WeightDecay: run.Optim.WeightDecay})
+	if err != nil {
+		return nil, fmt.Errorf("optim: %w", err)
+	}
+	var sched optim.Schedule
+	switch run.Optim.Schedule {
+	case config.ScheduleMultistep:
+		sched, err = optim.MultiStep(run.Optim.LR, run.Optim.Milestones, run.Optim.Gamma)
+	case config.ScheduleCosine:
+		sched, err = optim.Cosine(run.Optim.LR, 1e-6, run.Epochs)
+	default:
+		err = fmt.Errorf("unknown schedule %q", run.Optim.Schedule)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("optim.schedule: %w", err)
+	}
+	m := &Model{Arch: arch, Classes: job.Classes, Outputs: outputs, Score: scoreName(meth.Score), Opt: opt,
+		Loss: Loss{Kind: meth.Loss, Weight: meth.Weight}}
+	if meth.Energy != nil {
+		m.Loss.MIn, m.Loss.MOut = meth.Energy.MIn, meth.Energy.MOut
+	}
+	t := &Trainer{Backend: be, Model: m, Job: job, Schedule: sched, Epochs: run.Epochs,
+		IDBatch: run.Batch.ID, OODBatch: run.Batch.OOD, Seed: run.Seed, Settings: settings}
+	if meth.Sampler != config.SamplerNone {
+		cfg := sampling.Config{Seed: run.Seed, PoolSize: job.Pool.Len(), IDSize: job.Train.N,
+			OutliersPerEpoch: min(meth.OutliersPerEpoch, job.Pool.Len())}
+		if meth.NTOM != nil {
+			cfg.Quantile = meth.NTOM.Quantile
+		}
+		if p := meth.POEM; p != nil {
+			cfg.POEM = sampling.DefaultPOEMConfig()
+			cfg.POEM.Candidates, cfg.POEM.Sigma, cfg.POEM.SigmaN, cfg.POEM.Conf, cfg.POEM.BufferEpochs =
+				p.Candidates, p.Sigma, p.SigmaN, p.Conf, p.BufferEpochs
+		}
+		if d := meth.DOS; d != nil {
+			cfg.DOS = sampling.DefaultDOSConfig(d.Candidates, run.Batch.OOD)
+			cfg.DOS.Trim = d.Trim
+			cfg.DOS.KMeans.NInit = d.NInit
+			if it := kmeansIters(d); it > 0 {
+				cfg.DOS.KMeans.Iters = it
+			}
+			m.DOS = &cfg.DOS
+		}
+		if t.Sampler, err = sampling.New(meth.Sampler, cfg); err != nil {
+			return nil, fmt.Errorf("method.sampler %s: %w", meth.Sampler, err)
+		}
+		if gs, ok := t.Sampler.(sampling.GraphSelector); ok {
+			c := gs.DOSConfig()
+			m.DOS = &c
+		}
+	}
+	return t, nil
+}
+
+// scoreName maps the configuration's score names to the objectives registry.
+func scoreName(s string) string {
+	if s == config.ScoreAbsent {
+		return "1-pabs"
+	}
+	return s
+}
+
+// augmentName and kmeansIters read configuration fields that experiments/config is adding.
+func augmentName(run *config.Run) string { return "paper" }
+func kmeansIters(d *config.DOS) int      { return 0 }

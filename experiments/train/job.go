@@ -1,0 +1,149 @@
+package train
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/oodlab/dos/data"
+)
+
+// TestSet is one OOD test set of a run.
+type TestSet struct {
+	Name   string
+	Images data.Source
+}
+
+// Job is one run with its data resolved: what Train needs besides the configuration.
+type Job struct {
+	// Train and Test are the in-distribution splits, labels remapped to 0..Classes-1.
+	Train, Test *data.Images
+	// Pool is the auxiliary outlier pool (nil for methods without outliers).
+	Pool data.Source
+	// Tests are the OOD test sets, in report order.
+	Tests []TestSet
+	// Classes is K, the number of in-distribution classes.
+	Classes int
+	// Norm is the ID mean/std normalisation applied to every image the model sees.
+	Norm data.Normalize
+	// Aug is the training augmentation of ID and outlier batches (nil: none).
+	Aug *data.Augment
+}
+
+// SetRef is a data-set reference as written in a benchmark: a registered data-set name,
+// optionally restricted to some of its classes: "mnist@0-4" (classes 0 to 4), "mnist@8,9".
+type SetRef struct {
+	Name    string
+	Classes []int32 // nil: all
+}
+
+// ParseSetRef parses "name" or "name@classes" where classes is a comma-separated list of
+// class indices and ranges a-b.
+func ParseSetRef(s string) (SetRef, error) {
+	name, spec, found := strings.Cut(s, "@")
+	ref := SetRef{Name: name}
+	if name == "" {
+		return ref, fmt.Errorf("data set %q: empty name", s)
+	}
+	if !found {
+		return ref, nil
+	}
+	seen := map[int32]bool{}
+	for _, part := range strings.Split(spec, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(strings.TrimSpace(lo))
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(strings.TrimSpace(hi))
+		}
+		if err != nil || a < 0 || b < a {
+			return ref, fmt.Errorf("data set %q: class list %q: want comma-separated classes or ranges like 0-4", s, spec)
+		}
+		for c := a; c <= b; c++ {
+			if !seen[int32(c)] {
+				seen[int32(c)] = true
+				ref.Classes = append(ref.Classes, int32(c))
+			}
+		}
+	}
+	sort.Slice(ref.Classes, func(i, j int) bool { return ref.Classes[i] < ref.Classes[j] })
+	return ref, nil
+}
+
+// Select keeps the images of m whose label is in ref.Classes (all when nil), at most max
+// images (0: no cap), in their original order. With remap, labels become the position of the
+// class in ref.Classes (so "mnist@5-9" is a 5-class problem with labels 0..4).
+func (ref SetRef) Select(m *data.Images, max int, remap bool) (*data.Images, error) {
+	if ref.Classes == nil && (max <= 0 || max >= m.N) {
+		return m, nil
+	}
+	if ref.Classes != nil && m.Labels == nil {
+		return nil, fmt.Errorf("data set %s: has no labels, so classes %v cannot be selected", ref.Name, ref.Classes)
+	}
+	pos := map[int32]int32{}
+	for i, c := range ref.Classes {
+		pos[c] = int32(i)
+	}
+	size := m.H * m.W * m.C
+	out := &data.Images{H: m.H, W: m.W, C: m.C}
+	for i := 0; i < m.N && (max <= 0 || out.N < max); i++ {
+		label := int32(-1)
+		if m.Labels != nil {
+			label = m.Labels[i]
+		}
+		if ref.Classes != nil {
+			p, ok := pos[label]
+			if !ok {
+				continue
+			}
+			if remap {
+				label = p
+			}
+		}
+		out.Pix = append(out.Pix, m.Pix[i*size:(i+1)*size]...)
+		if m.Labels != nil {
+			out.Labels = append(out.Labels, label)
+		}
+		out.N++
+	}
+	if out.N == 0 {
+		return nil, fmt.Errorf("data set %s: no image of classes %v", ref.Name, ref.Classes)
+	}
+	return out, nil
+}
+
+// subset is a Source restricted to some rows of another.
+type subset struct {
+	src  data.Source
+	rows []int32
+}
+
+func (s subset) Len() int                       { return len(s.rows) }
+func (s subset) Dims() (h, w, c int)            { return s.src.Dims() }
+func (s subset) Image(i int, dst []uint8) error { return s.src.Image(int(s.rows[i]), dst) }
+
+// capped is the first n rows of a Source.
+type capped struct {
+	data.Source
+	n int
+}
+
+func (c capped) Len() int { return c.n }
+
+// listOrder visits the rows chosen by a sampler for each epoch.
+type listOrder struct {
+	epoch int
+	rows  []int32
+}
+
+func (o listOrder) Indices(epoch int) []int {
+	if epoch != o.epoch {
+		panic(fmt.Sprintf("listOrder of epoch %d asked for epoch %d", o.epoch, epoch))
+	}
+	out := make([]int, len(o.rows))
+	for i, r := range o.rows {
+		out[i] = int(r)
+	}
+	return out
+}
