@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestInspectCIFAR10 writes a CIFAR-10-format directory byte by byte (not
+// with the data package's writer), computes the statistics from those bytes,
+// and checks what inspect reports.
+func TestInspectCIFAR10(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "cifar-10-batches-bin")
+	os.MkdirAll(sub, 0o755)
+	rng := rand.New(rand.NewPCG(1, 2))
+	type acc struct {
+		n       int
+		hist    [10]int
+		sum, sq [3]float64
+	}
+	stats := map[string]*acc{"train": {}, "test": {}}
+	files := map[string]string{"data_batch_1.bin": "train", "data_batch_2.bin": "train", "data_batch_3.bin": "train",
+		"data_batch_4.bin": "train", "data_batch_5.bin": "train", "test_batch.bin": "test"}
+	for f, split := range files {
+		var buf bytes.Buffer
+		a := stats[split]
+		for range 3 {
+			lab := rng.IntN(10)
+			buf.WriteByte(byte(lab))
+			a.hist[lab]++
+			a.n++
+			for ch := range 3 { // plane ch holds channel ch
+				for range 1024 {
+					v := byte(rng.IntN(256) / (ch + 1))
+					buf.WriteByte(v)
+					a.sum[ch] += float64(v)
+					a.sq[ch] += float64(v) * float64(v)
+				}
+			}
+		}
+		os.WriteFile(filepath.Join(sub, f), buf.Bytes(), 0o644)
+	}
+	var out, errb bytes.Buffer
+	if err := run([]string{"inspect", "cifar10", "--dir", dir}, &out, &errb); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Name != "cifar10" || rep.Shape != [3]int{32, 32, 3} || rep.Checksum != "unverified" {
+		t.Fatalf("report header %+v", rep)
+	}
+	for split, a := range stats {
+		s := rep.Splits[split]
+		if s.N != a.n {
+			t.Fatalf("%s: n %d want %d", split, s.N, a.n)
+		}
+		for c := range 10 {
+			if s.LabelHistogram[c] != a.hist[c] {
+				t.Fatalf("%s: histogram %v want %v", split, s.LabelHistogram, a.hist)
+			}
+		}
+		cnt := float64(a.n * 1024)
+		for ch := range 3 {
+			mean := a.sum[ch] / cnt
+			std := math.Sqrt(a.sq[ch]/cnt - mean*mean)
+			if math.Abs(s.Mean[ch]-mean) > 1e-9 || math.Abs(s.Std[ch]-std) > 1e-9 {
+				t.Fatalf("%s channel %d: mean %v std %v, want %v %v", split, ch, s.Mean[ch], s.Std[ch], mean, std)
+			}
+		}
+	}
+	if rep.Splits["train"].Mean[0] < 100 || rep.Splits["train"].Mean[2] > 60 {
+		t.Fatalf("channel order looks wrong: %v", rep.Splits["train"].Mean)
+	}
+	// Unknown names and missing sets are errors.
+	if err := run([]string{"inspect", "cifar11", "--dir", dir}, &out, &errb); err == nil {
+		t.Fatal("unknown name accepted")
+	}
+	if err := run([]string{"inspect", "svhn", "--dir", dir}, &out, &errb); err == nil {
+		t.Fatal("missing set accepted")
+	}
+}
