@@ -193,12 +193,13 @@ func BatchNorm(ctx *context.Context, x *graph.Node, training bool) *graph.Node {
 		runVar := runVarVar.ValueGraph(g)
 		runMeanVar.SetValueGraph(graph.Add(graph.MulScalar(runMean, 1-m), graph.MulScalar(graph.StopGradient(mean), m)))
 		runVarVar.SetValueGraph(graph.Add(graph.MulScalar(runVar, 1-m), graph.MulScalar(graph.StopGradient(unbiased), m)))
-		inv := graph.Mul(graph.Rsqrt(graph.AddScalar(variance, BatchNormEpsilon)), scale)
+		// Div(scale, Sqrt(...)) rather than Rsqrt: GoMLX defines no gradient for Rsqrt.
+		inv := graph.Div(scale, graph.Sqrt(graph.AddScalar(variance, BatchNormEpsilon)))
 		return graph.Add(graph.Mul(centered, graph.Reshape(inv, bcast...)), graph.Reshape(offset, bcast...))
 	}
 	mean = runMeanVar.ValueGraph(g)
 	variance = runVarVar.ValueGraph(g)
-	inv := graph.Mul(graph.Rsqrt(graph.AddScalar(variance, BatchNormEpsilon)), scale)
+	inv := graph.Div(scale, graph.Sqrt(graph.AddScalar(variance, BatchNormEpsilon)))
 	// y = x*inv + (offset - mean*inv): one multiply and one add on the big tensor.
 	shift := graph.Sub(offset, graph.Mul(mean, inv))
 	return graph.Add(graph.Mul(x, graph.Reshape(inv, bcast...)), graph.Reshape(shift, bcast...))

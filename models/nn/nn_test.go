@@ -258,6 +258,20 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 	assertClose(t, "conv gradient wrt input", out[0], convGradX, 1e-5)
 	assertClose(t, "conv gradient wrt weights", out[1], convGradW, 1e-5)
 
+	ctx = context.New()
+	bnCtx := ctx.In("bn")
+	bnCtx.VariableWithValue(ScaleVar, []float32{1.5, -0.5})
+	bnCtx.VariableWithValue(OffsetVar, []float32{0.2, 0.1})
+	out = run(t, b, ctx, func(ctx *context.Context, x *graph.Node) []*graph.Node {
+		c := ctx.In("bn").Checked(false)
+		y := BatchNorm(c, x, true)
+		g := x.Graph()
+		return graph.Gradient(weightedSum(y), x, c.GetVariable(ScaleVar).ValueGraph(g), c.GetVariable(OffsetVar).ValueGraph(g))
+	}, tensors.FromFlatDataAndDimensions(bnX, 2, 2, 3, 2))
+	assertClose(t, "batch norm gradient wrt input", out[0], bnGradX, 1e-4)
+	assertClose(t, "batch norm gradient wrt scale", out[1], bnGradScale, 1e-5)
+	assertClose(t, "batch norm gradient wrt offset", out[2], bnGradOffset, 1e-5)
+
 	out = run(t, b, context.New(), func(ctx *context.Context, x *graph.Node) []*graph.Node {
 		return []*graph.Node{
 			graph.Gradient(weightedSum(MaxPool(x, 3, 2, 1)), x)[0],
