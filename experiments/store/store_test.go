@@ -1,0 +1,499 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oodlab/dos/benchmarks/metrics"
+	"github.com/oodlab/dos/experiments/config"
+)
+
+// failAfter is a writer that accepts n bytes, then fails like a full disk.
+type failAfter struct {
+	w io.Writer
+	n int
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		k, _ := f.w.Write(p[:f.n])
+		f.n = 0
+		return k, syscall.ENOSPC
+	}
+	f.n -= len(p)
+	return f.w.Write(p)
+}
+
+func TestWriteAtomicFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ckpt.bin")
+	if err := WriteFileAtomic(path, []byte("epoch 3 weights")); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 3<<20) // larger than the buffer: fails inside write
+	for _, tc := range []struct {
+		name  string
+		write func(w io.Writer) error
+		wrap  func(io.Writer) io.Writer
+	}{
+		{"device full", func(w io.Writer) error { _, err := io.WriteString(w, big); return err },
+			func(w io.Writer) io.Writer { return &failAfter{w: w, n: 1000} }},
+		{"device full at flush", func(w io.Writer) error { _, err := io.WriteString(w, "short"); return err },
+			func(w io.Writer) io.Writer { return &failAfter{w: w, n: 2} }},
+		{"producer fails", func(w io.Writer) error { io.WriteString(w, "half"); return errors.New("serialising failed") }, nil},
+	} {
+		err := writeAtomic(path, tc.write, tc.wrap)
+		if err == nil {
+			t.Fatalf("%s: no error", tc.name)
+		}
+		if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "intact") {
+			t.Errorf("%s: error %q does not name the file and say the old version is intact", tc.name, err)
+		}
+		if tc.wrap != nil && !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("%s: error %q does not wrap ENOSPC", tc.name, err)
+		}
+		got, _ := os.ReadFile(path)
+		if string(got) != "epoch 3 weights" {
+			t.Errorf("%s: previous checkpoint changed to %q", tc.name, got)
+		}
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != 1 {
+			t.Errorf("%s: temporary files left: %v", tc.name, entries)
+		}
+	}
+	if err := WriteFileAtomic(path, []byte("epoch 4")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "epoch 4" {
+		t.Errorf("after a good write: %q", got)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, "no", "such", "dir"), nil); err == nil {
+		t.Error("no error writing into a missing directory")
+	}
+}
+
+// testRun returns a valid small run with the given seed.
+func testRun(t testing.TB, seed uint64) *config.Run {
+	r, err := config.Defaults("msp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Seed = seed
+	r.Network = "mlp"
+	return r
+}
+
+func TestRunDirRecords(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testRun(t, 3)
+	d, err := s.Dir("g", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(s.Root, "g", "msp-s3-"+d.ID); d.Path != want {
+		t.Errorf("path %s, want %s", d.Path, want)
+	}
+	if st, _ := d.Status(LockOptions{}); st.State != New || st.String() != "new" {
+		t.Errorf("fresh run: %v", st)
+	}
+	if err := d.Create(); err != nil {
+		t.Fatal(err)
+	}
+	back, err := config.Load(d.File(ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := back.ID(); id != d.ID {
+		t.Errorf("config.yaml reads back as %s, want %s", id, d.ID)
+	}
+	// Create again with another backend: same run.
+	r2 := r.Clone()
+	r2.Backend = "go"
+	d2, _ := s.Dir("g", r2)
+	if err := d2.Create(); err != nil {
+		t.Errorf("re-create with another backend: %v", err)
+	}
+	acc := 0.5
+	for e := 1; e <= 3; e++ {
+		if err := d.AppendEpoch(EpochRecord{Epoch: e, Loss: 1 / float64(e), LR: 0.1, TestAcc: &acc,
+			FPR95: map[string]float64{"svhn": 0.3}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A crash mid-line leaves a torn tail: ignored by readers, cut by the
+	// next append.
+	f, _ := os.OpenFile(d.File(MetricsFile), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"epoch":4,"lo`)
+	f.Close()
+	recs, err := d.Epochs()
+	if err != nil || len(recs) != 3 || recs[2].Epoch != 3 || *recs[0].TestAcc != 0.5 || recs[1].FPR95["svhn"] != 0.3 {
+		t.Fatalf("Epochs() = %+v, %v", recs, err)
+	}
+	if st, _ := d.Status(LockOptions{}); st.State != Partial || st.String() != "partial (epoch 3 of 100)" {
+		t.Errorf("status %q", st)
+	}
+	if err := d.AppendEpoch(EpochRecord{Epoch: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := d.Epochs(); err != nil || len(recs) != 4 {
+		t.Errorf("after repair: %d records, %v", len(recs), err)
+	}
+	// Locked.
+	lk, err := Lock(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := d.Status(LockOptions{}); st.State != Locked || !strings.Contains(st.String(), "pid "+strconv.Itoa(os.Getpid())) {
+		t.Errorf("status while locked: %q", st)
+	}
+	if err := lk.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	// Done.
+	res := NewResults(d.ID)
+	res.Sets["svhn"] = metrics.Result{NumID: 10, NumOOD: 10, FPR95: 0.25, AUROC: 0.9}
+	res.IDAccuracy = 0.75
+	if err := d.WriteResults(res); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Results()
+	if err != nil || got.Sets["svhn"].FPR95 != 0.25 || got.IDAccuracy != 0.75 || got.Code.GoVersion == "" {
+		t.Errorf("Results() = %+v, %v", got, err)
+	}
+	if st, _ := d.Status(LockOptions{}); st.State != Done {
+		t.Errorf("status %q, want done", st)
+	}
+	// Corrupt results are reported, naming the file, not taken as done.
+	os.WriteFile(d.File(ResultsFile), []byte(`{"run_id": "`+d.ID+`", "sets": {`), 0o644)
+	st, _ := d.Status(LockOptions{})
+	if st.State != Corrupt || !strings.Contains(st.String(), d.File(ResultsFile)) {
+		t.Errorf("corrupt results: status %q", st)
+	}
+	if _, err := d.Results(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Results() on corrupt file: %v", err)
+	}
+}
+
+func TestLockStaleTakeover(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, LockFile)
+	opts := LockOptions{Heartbeat: 20 * time.Millisecond, Stale: time.Minute}
+	writeLock := func(info LockInfo) {
+		b, _ := json.Marshal(info)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A fresh heartbeat from another host: locked.
+	writeLock(LockInfo{PID: 1, Host: "elsewhere", Started: time.Now(), Heartbeat: time.Now(), Token: "x"})
+	_, err := LockWith(dir, opts)
+	var le *LockedError
+	if !errors.As(err, &le) || le.Holder.Host != "elsewhere" {
+		t.Fatalf("fresh foreign lock: %v", err)
+	}
+	// An old heartbeat from another host: taken over.
+	old := time.Now().Add(-time.Hour)
+	writeLock(LockInfo{PID: 1, Host: "elsewhere", Started: old, Heartbeat: old, Token: "x"})
+	os.Chtimes(path, old, old)
+	lk, err := LockWith(dir, opts)
+	if err != nil {
+		t.Fatalf("stale foreign lock not taken over: %v", err)
+	}
+	if lk.Info().PID != os.Getpid() {
+		t.Errorf("holder %+v", lk.Info())
+	}
+	// The heartbeat refreshes the file.
+	first := lk.Info().Heartbeat
+	time.Sleep(80 * time.Millisecond)
+	st, err := inspectLock(path, opts)
+	if err != nil || !st.info.Heartbeat.After(first) || st.info.Token != lk.Info().Token {
+		t.Errorf("heartbeat not refreshed: %+v %v", st.info, err)
+	}
+	// A second holder in this process is refused (pid alive).
+	if _, err := LockWith(dir, opts); !errors.As(err, &le) {
+		t.Errorf("second lock in the same process: %v", err)
+	}
+	if err := lk.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file left after Unlock: %v", err)
+	}
+	// A dead process on this host: taken over at once.
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	writeLock(LockInfo{PID: cmd.Process.Pid, Host: host, Started: time.Now(), Heartbeat: time.Now(), Token: "y"})
+	lk, err = LockWith(dir, opts)
+	if err != nil {
+		t.Fatalf("lock of a dead process not taken over: %v", err)
+	}
+	// Someone takes the lock away (we stalled): Lost fires, Unlock says so,
+	// and the new holder's file is left alone.
+	os.Remove(path)
+	writeLock(LockInfo{PID: 1, Host: "elsewhere", Started: time.Now(), Heartbeat: time.Now(), Token: "z"})
+	select {
+	case <-lk.Lost():
+	case <-time.After(2 * time.Second):
+		t.Fatal("Lost not closed after takeover")
+	}
+	if err := lk.Unlock(); err == nil {
+		t.Error("Unlock of a lost lock gave no error")
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), `"z"`) {
+		t.Errorf("new holder's lock file changed: %s", b)
+	}
+}
+
+// fakeExec records executions and writes results.
+type fakeExec struct {
+	mu     sync.Mutex
+	count  map[string]int
+	record string // if set, append "pid id" lines to this file
+	delay  time.Duration
+}
+
+func (f *fakeExec) Execute(ctx context.Context, run *config.Run, dir *RunDir, log io.Writer) error {
+	f.mu.Lock()
+	f.count[dir.ID]++
+	f.mu.Unlock()
+	if f.record != "" {
+		fh, err := os.OpenFile(f.record, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(fh, "%d %s\n", os.Getpid(), dir.ID)
+		fh.Close()
+	}
+	for e := 1; e <= 2; e++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(f.delay):
+		}
+		if err := dir.AppendEpoch(EpochRecord{Epoch: e}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(log, "trained")
+	return dir.WriteResults(NewResults(dir.ID))
+}
+
+func testRuns(t testing.TB, n int) []*config.Run {
+	runs := make([]*config.Run, n)
+	for i := range runs {
+		runs[i] = testRun(t, uint64(i+1))
+	}
+	return runs
+}
+
+func TestTwoRunnersGoroutines(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	runs := testRuns(t, 10)
+	ex := &fakeExec{count: map[string]int{}, delay: 5 * time.Millisecond}
+	var wg sync.WaitGroup
+	sums := make([]Summary, 2)
+	for i := range sums {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rn := &Runner{Store: s, Grid: "g", Exec: ex}
+			sum, err := rn.Run(context.Background(), runs)
+			if err != nil {
+				t.Error(err)
+			}
+			sums[i] = sum
+		}()
+	}
+	wg.Wait()
+	for _, r := range runs {
+		id, _ := r.ID()
+		if ex.count[id] != 1 {
+			t.Errorf("run %s executed %d times", id, ex.count[id])
+		}
+	}
+	if sums[0].Ran+sums[1].Ran != len(runs) || sums[0].Failed+sums[1].Failed != 0 {
+		t.Errorf("summaries %+v %+v", sums[0], sums[1])
+	}
+	// A third pass finds everything done and executes nothing.
+	var out strings.Builder
+	rn := &Runner{Store: s, Grid: "g", Exec: ex, Progress: &out}
+	sum, err := rn.Run(context.Background(), runs)
+	if err != nil || sum.Done != len(runs) || sum.Ran != 0 {
+		t.Errorf("third pass: %+v %v", sum, err)
+	}
+	if !strings.Contains(out.String(), "[g] 10/10 done") {
+		t.Errorf("grid line missing:\n%s", out.String())
+	}
+}
+
+// Child-process modes of the test binary, chosen by STORE_TEST_CHILD.
+const childEnv = "STORE_TEST_CHILD"
+
+// TestMain runs the child side of the two-process tests when the test
+// binary is re-executed with STORE_TEST_CHILD set, and the tests otherwise.
+func TestMain(m *testing.M) {
+	switch os.Getenv(childEnv) {
+	case "runner":
+		s, _ := Open(os.Getenv("STORE_TEST_ROOT"))
+		n, _ := strconv.Atoi(os.Getenv("STORE_TEST_RUNS"))
+		ex := &fakeExec{count: map[string]int{}, record: os.Getenv("STORE_TEST_RECORD"), delay: 5 * time.Millisecond}
+		rn := &Runner{Store: s, Grid: "g", Exec: ex}
+		runs := make([]*config.Run, n)
+		for i := range runs {
+			r, err := config.Defaults("msp")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(3)
+			}
+			r.Seed, r.Network = uint64(i+1), "mlp"
+			runs[i] = r
+		}
+		if _, err := rn.Run(context.Background(), runs); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	case "hold":
+		lk, err := Lock(os.Getenv("STORE_TEST_ROOT"))
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(3)
+		}
+		fmt.Println("locked", lk.Info().PID)
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func child(t *testing.T, mode string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"="+mode), env...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func TestTwoRunnersProcesses(t *testing.T) {
+	root := t.TempDir()
+	record := filepath.Join(root, "executions.txt")
+	const n = 12
+	cmd := child(t, "runner", "STORE_TEST_ROOT="+root, "STORE_TEST_RUNS="+strconv.Itoa(n), "STORE_TEST_RECORD="+record)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := Open(root)
+	ex := &fakeExec{count: map[string]int{}, record: record, delay: 5 * time.Millisecond}
+	rn := &Runner{Store: s, Grid: "g", Exec: ex}
+	if _, err := rn.Run(context.Background(), testRuns(t, n)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child runner: %v", err)
+	}
+	data, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perID := map[string]int{}
+	perPID := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		pid, id, _ := strings.Cut(line, " ")
+		perID[id]++
+		perPID[pid]++
+	}
+	for _, r := range testRuns(t, n) {
+		id, _ := r.ID()
+		if perID[id] != 1 {
+			t.Errorf("run %s executed %d times across processes", id, perID[id])
+		}
+		d, _ := s.Dir("g", r)
+		if st, _ := d.Status(LockOptions{}); st.State != Done {
+			t.Errorf("run %s: %v", id, st)
+		}
+	}
+	t.Logf("executions per process: %v", perPID)
+}
+
+func TestLockAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	cmd := child(t, "hold", "STORE_TEST_ROOT="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if !strings.HasPrefix(line, "locked") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child: %q", line)
+	}
+	_, err := Lock(dir)
+	var le *LockedError
+	if !errors.As(err, &le) || le.Holder.PID != cmd.Process.Pid {
+		t.Errorf("lock held by a live child process: %v", err)
+	}
+	// The child dies without unlocking: its lock is taken over.
+	cmd.Process.Kill()
+	cmd.Wait()
+	lk, err := Lock(dir)
+	if err != nil {
+		t.Fatalf("lock of a killed process not taken over: %v", err)
+	}
+	lk.Unlock()
+}
+
+func TestRunnerCancelAndFailures(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	runs := testRuns(t, 3)
+	// Corrupt results on run 1: reported, not executed, others continue.
+	d, _ := s.Dir("g", runs[0])
+	d.Create()
+	os.WriteFile(d.File(ResultsFile), []byte("{"), 0o644)
+	ex := &fakeExec{count: map[string]int{}, delay: time.Millisecond}
+	rn := &Runner{Store: s, Grid: "g", Exec: ex}
+	sum, err := rn.Run(context.Background(), runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 1 || sum.Ran != 2 || ex.count[d.ID] != 0 || !strings.Contains(sum.Err().Error(), d.File(ResultsFile)) {
+		t.Errorf("summary %+v, executions %v", sum, ex.count)
+	}
+	// Cancellation: the executor sees ctx and the runner stops.
+	more := testRuns(t, 6)[3:]
+	ctx, cancel := context.WithCancel(context.Background())
+	slow := &fakeExec{count: map[string]int{}, delay: time.Hour}
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	rn = &Runner{Store: s, Grid: "g", Exec: slow}
+	if _, err := rn.Run(ctx, more); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after cancel: %v", err)
+	}
+	if len(slow.count) != 1 {
+		t.Errorf("executed %d runs after cancel, want 1", len(slow.count))
+	}
+	d, _ = s.Dir("g", more[0])
+	if _, err := os.Stat(d.File(LockFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock left after cancel: %v", err)
+	}
+	if log, _ := os.ReadFile(d.File(LogFile)); !strings.Contains(string(log), "stopped after") {
+		t.Errorf("run.log does not record the stop:\n%s", log)
+	}
+}
