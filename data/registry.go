@@ -196,6 +196,7 @@ func Open(name, dir, split string) (Source, error) {
 }
 
 // Load reads data set name's split ("train" or "test") from dir into memory.
+// For imagenet1k (about 190 GB decoded) use Open, which decodes lazily.
 func Load(name, dir, split string) (*Images, error) {
 	src, err := Open(name, dir, split)
 	if err != nil {
