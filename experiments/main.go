@@ -1,0 +1,275 @@
+// Command experiments runs experiment grids: go run ./experiments.
+//
+//	go run ./experiments --list
+//	go run ./experiments --grid cifar100-ti300k --dry-run
+//	go run ./experiments --grid quick --only method=dos,seed=3
+//	go run ./experiments --grid my-grid.yaml --data /data --out /runs --backend xla:cuda
+//
+// A grid (embedded name or YAML file, see config.Grid) expands to runs; each
+// run lives in its own directory of the run store (--out, see package
+// store). Finished runs are skipped, interrupted ones resume from their
+// checkpoint, and several runners may share a store. Ctrl-C (SIGINT or
+// SIGTERM) stops the current run after it writes a checkpoint.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/grids"
+	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/models/backend"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default handling: a second
+	// Ctrl-C kills at once instead of waiting for the checkpoint.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(cli(ctx, os.Args[1:], os.Stdout, os.Stderr, newExecutor))
+}
+
+// execOptions is what the training executor is built from.
+type execOptions struct {
+	// DataDir is the data directory (--data).
+	DataDir string
+	// Backend is the --backend value ("" = automatic).
+	Backend string
+	// Stdout receives progress output.
+	Stdout io.Writer
+}
+
+// executorFactory builds the training executor (newExecutor in
+// executor.go; tests pass fakes).
+type executorFactory func(opts execOptions) (store.Executor, error)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1 // a run failed, or data is missing
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+// cli runs the command with args and returns the exit code.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer, newExec executorFactory) int {
+	fs := flag.NewFlagSet("experiments", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	list := fs.Bool("list", false, "list the embedded grids and the methods")
+	gridName := fs.String("grid", "", "grid to run: an embedded name (see --list) or a YAML file")
+	dataDir := fs.String("data", defaultDataDir(), "data directory (default $OOD_DATA, else ./data)")
+	outDir := fs.String("out", "runs", "run store directory")
+	only := fs.String("only", "", "run only the matching runs, e.g. method=dos,seed=3 (repeat a key for alternatives)")
+	dry := fs.Bool("dry-run", false, "list the runs with their IDs and status, and the missing data; run nothing")
+	backendName := backend.Flag(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./experiments [--list] [--grid NAME|FILE] [--data DIR] [--out DIR] [--only k=v,...] [--dry-run] [--backend NAME]\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "experiments: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	if *list {
+		if err := printList(stdout); err != nil {
+			fmt.Fprintln(stderr, "experiments:", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	if *gridName == "" {
+		fmt.Fprintln(stderr, "experiments: --grid is required (see --list)")
+		return exitUsage
+	}
+	g, err := grids.Load(*gridName)
+	if err != nil {
+		fmt.Fprintln(stderr, "experiments:", err)
+		return exitFailed
+	}
+	filter, err := config.ParseFilter(*only)
+	if err != nil {
+		fmt.Fprintln(stderr, "experiments:", err)
+		return exitUsage
+	}
+	runs, err := g.Expand(filter)
+	if err != nil {
+		fmt.Fprintln(stderr, "experiments:", err)
+		return exitFailed
+	}
+	if len(runs) == 0 {
+		fmt.Fprintf(stderr, "experiments: --only %q matches none of the %d runs of grid %s\n", *only, g.Size(), g.Name)
+		return exitUsage
+	}
+	for _, r := range runs {
+		if *backendName != "" {
+			r.Backend = *backendName
+		}
+	}
+	missing := missingData(runs, *dataDir)
+
+	if *dry {
+		if err := dryRun(stdout, g, runs, *outDir, *dataDir, missing); err != nil {
+			fmt.Fprintln(stderr, "experiments:", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(stderr, "experiments: data missing in %s:\n", *dataDir)
+		printMissing(stderr, missing)
+		return exitFailed
+	}
+	exec, err := newExec(execOptions{DataDir: *dataDir, Backend: *backendName, Stdout: stdout})
+	if err != nil {
+		fmt.Fprintln(stderr, "experiments:", err)
+		return exitFailed
+	}
+	st, err := store.Open(*outDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "experiments:", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "grid %s: %d runs, store %s\n", g.Name, len(runs), filepath.Join(*outDir, g.Name))
+	rn := &store.Runner{Store: st, Grid: g.Name, Exec: exec, Progress: stdout, Echo: stdout}
+	sum, err := rn.Run(ctx, runs)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "experiments: interrupted; %d/%d runs done; run the same command again to resume\n", sum.Done, sum.Total)
+		return exitInterrupted
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "experiments:", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "grid %s: %d/%d done, %d run now, %d busy in another runner, %d failed\n",
+		g.Name, sum.Done, sum.Total, sum.Ran, sum.Busy, sum.Failed)
+	if sum.Failed > 0 {
+		fmt.Fprintf(stderr, "experiments: %d runs failed:\n%v\n", sum.Failed, sum.Err())
+		return exitFailed
+	}
+	return exitOK
+}
+
+// defaultDataDir is $OOD_DATA, else ./data.
+func defaultDataDir() string {
+	if d := os.Getenv("OOD_DATA"); d != "" {
+		return d
+	}
+	return "data"
+}
+
+// printList prints the embedded grids and the registered methods.
+func printList(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "grids (--grid NAME, or a YAML file):")
+	for _, name := range grids.Names() {
+		g, err := grids.Load(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "  %s\t%d runs\t%s\n", name, g.Size(), g.Description)
+	}
+	fmt.Fprintln(tw, "methods (axis \"method\", or method.name):")
+	for _, m := range config.Methods() {
+		fmt.Fprintf(tw, "  %s\t%s\n", m.Name, m.Description)
+	}
+	return tw.Flush()
+}
+
+// missingEntry is one data set with missing files.
+type missingEntry struct {
+	name  string
+	files []string
+}
+
+// missingData checks every data set the runs use.
+func missingData(runs []*config.Run, dir string) []missingEntry {
+	var names []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, r := range runs {
+		add(r.Benchmark.ID)
+		add(r.Benchmark.Pool)
+		for _, t := range r.Benchmark.Tests {
+			add(t)
+		}
+	}
+	var out []missingEntry
+	for _, n := range names {
+		if m := data.Missing(n, dir); len(m) > 0 {
+			out = append(out, missingEntry{n, m})
+		}
+	}
+	return out
+}
+
+// printMissing lists missing data, one file per line.
+func printMissing(w io.Writer, missing []missingEntry) {
+	for _, m := range missing {
+		fmt.Fprintf(w, "  %s:\n", m.name)
+		for _, f := range m.files {
+			fmt.Fprintf(w, "    %s\n", f)
+		}
+	}
+}
+
+// dryRun prints each run with its ID and status, and the missing data.
+func dryRun(w io.Writer, g *config.Grid, runs []*config.Run, outDir, dataDir string, missing []missingEntry) error {
+	st := &store.Store{Root: outDir} // not created: a dry run writes nothing
+	fmt.Fprintf(w, "grid %s (%s): %d runs, store %s\n", g.Name, g.File, len(runs), filepath.Join(outDir, g.Name))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  run\tid\tstatus")
+	counts := map[store.State]int{}
+	for _, r := range runs {
+		d, err := st.Dir(g.Name, r)
+		if err != nil {
+			return err
+		}
+		s, err := d.Status(store.LockOptions{})
+		if err != nil {
+			return err
+		}
+		counts[s.State]++
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", filepath.Base(d.Path), d.ID, s)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "status: %d done, %d partial, %d locked, %d new", counts[store.Done], counts[store.Partial], counts[store.Locked], counts[store.New])
+	if counts[store.Corrupt] > 0 {
+		fmt.Fprintf(w, ", %d corrupt", counts[store.Corrupt])
+	}
+	fmt.Fprintln(w)
+	if len(missing) == 0 {
+		fmt.Fprintf(w, "data: all present in %s\n", dataDir)
+		return nil
+	}
+	var names []string
+	for _, m := range missing {
+		names = append(names, m.name)
+	}
+	fmt.Fprintf(w, "data: missing in %s: %s\n", dataDir, strings.Join(names, ", "))
+	printMissing(w, missing)
+	return nil
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/store"
+)
+
+// run calls cli and returns exit code, stdout and stderr.
+func run(t *testing.T, ctx context.Context, newExec executorFactory, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errw strings.Builder
+	code := cli(ctx, args, &out, &errw, newExec)
+	return code, out.String(), errw.String()
+}
+
+func noExecutor(execOptions) (store.Executor, error) { return newExecutor(execOptions{}) }
+
+func TestDryRunPaperGrid(t *testing.T) {
+	dataDir, outDir := t.TempDir(), t.TempDir()
+	code, out, errs := run(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--dry-run", "--data", dataDir, "--out", outDir)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	runLine := regexp.MustCompile(`(?m)^  (msp|oe|energy|ntom|share|poem|dos)-s(3|14|42)-([0-9a-f]{12})\s+([0-9a-f]{12})\s+new$`)
+	if n := len(runLine.FindAllString(out, -1)); n != 21 {
+		t.Errorf("%d run lines, want 21:\n%s", n, out)
+	}
+	for _, want := range []string{
+		"21 runs",
+		"status: 0 done, 0 partial, 0 locked, 21 new",
+		filepath.Join(dataDir, "300K_random_images.npy"),
+		filepath.Join(dataDir, "cifar-100-binary"),
+		"go run ./tools/fetch ti300k",
+		"svhn", "lsun-c", "textures", "places365", "lsun-r", "isun",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry-run output lacks %q:\n%s", want, out)
+		}
+	}
+	if entries, _ := os.ReadDir(outDir); len(entries) != 0 {
+		t.Errorf("dry run wrote into the store: %v", entries)
+	}
+	// --only.
+	code, out, _ = run(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--dry-run", "--data", dataDir, "--out", outDir, "--only", "method=dos,seed=3")
+	if code != exitOK || len(runLine.FindAllString(out, -1)) != 1 || !strings.Contains(out, "dos-s3-") {
+		t.Errorf("--only method=dos,seed=3: exit %d\n%s", code, out)
+	}
+	// Without a dry run, missing data stops everything before training.
+	code, _, errs = run(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--data", dataDir, "--out", outDir)
+	if code != exitFailed || !strings.Contains(errs, "300K_random_images.npy") {
+		t.Errorf("missing data: exit %d, stderr %s", code, errs)
+	}
+}
+
+func TestListAndUsage(t *testing.T) {
+	code, out, _ := run(t, context.Background(), noExecutor, "--list")
+	if code != exitOK {
+		t.Fatalf("--list exit %d", code)
+	}
+	for _, want := range []string{"cifar100-ti300k", "cifar10-ti300k", "imagenet1k", "quick", "msp", "oe", "energy", "ntom", "share", "poem", "dos", "project's own recipe"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--list lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errs := run(t, context.Background(), noExecutor); code != exitUsage || !strings.Contains(errs, "--grid") {
+		t.Errorf("no flags: exit %d %s", code, errs)
+	}
+	if code, _, errs := run(t, context.Background(), noExecutor, "--grid", "nosuch"); code != exitFailed || !strings.Contains(errs, "cifar100-ti300k") {
+		t.Errorf("unknown grid: exit %d %s", code, errs)
+	}
+	if code, _, errs := run(t, context.Background(), noExecutor, "--grid", "quick", "--dry-run", "--only", "metod=dos"); code != exitUsage || !strings.Contains(errs, "metod") {
+		t.Errorf("bad --only: exit %d %s", code, errs)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("name: bad\nbase:\n  network: mlp\n  epochs: 3\n  optim: {milestones: [2]}\n  batchsize: 3\naxes:\n  method: [dos]\n"), 0o644)
+	if code, _, errs := run(t, context.Background(), noExecutor, "--grid", bad, "--dry-run"); code != exitFailed || !strings.Contains(errs, bad+":6:") || !strings.Contains(errs, `"batchsize"`) {
+		t.Errorf("unknown key: exit %d %s", code, errs)
+	}
+}
+
+// synthGrid writes a grid over the synthetic data sets (no files needed).
+func synthGrid(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "synth.yaml")
+	text := `name: synth
+description: synthetic data, for tests
+base:
+  benchmark: {id: synthetic-mnist, pool: synthetic-ti300k, tests: [synthetic-svhn], image_size: 28}
+  network: mlp
+  epochs: 3
+  optim: {milestones: [2]}
+  method: {outliers_per_epoch: 100}
+axes:
+  method: [msp, oe, dos]
+  seed: [1, 2]
+`
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fakeExec completes runs, or blocks until cancelled when block is set.
+type fakeExec struct {
+	mu      sync.Mutex
+	ran     []string
+	block   chan struct{}
+	started chan struct{}
+}
+
+func (f *fakeExec) Execute(ctx context.Context, r *config.Run, d *store.RunDir, log io.Writer) error {
+	f.mu.Lock()
+	f.ran = append(f.ran, d.ID)
+	f.mu.Unlock()
+	if err := d.AppendEpoch(store.EpochRecord{Epoch: 1}); err != nil {
+		return err
+	}
+	if f.block != nil {
+		close(f.started)
+		<-ctx.Done()
+		return fmt.Errorf("checkpointed at epoch 1: %w", ctx.Err())
+	}
+	for e := 2; e <= r.Epochs; e++ {
+		d.AppendEpoch(store.EpochRecord{Epoch: e})
+	}
+	return d.WriteResults(store.NewResults(d.ID))
+}
+
+func TestRunGrid(t *testing.T) {
+	grid, outDir := synthGrid(t), t.TempDir()
+	// Executor not wired yet: a clear error.
+	code, _, errs := run(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir)
+	if code != exitFailed || !strings.Contains(errs, "training executor not wired") {
+		t.Errorf("unwired: exit %d %s", code, errs)
+	}
+	// Interrupt the first run: exit 130, run left partial, resumable.
+	blocker := &fakeExec{block: make(chan struct{}), started: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-blocker.started; cancel() }()
+	code, _, errs = run(t, ctx, func(execOptions) (store.Executor, error) { return blocker, nil }, "--grid", grid, "--out", outDir)
+	if code != exitInterrupted || !strings.Contains(errs, "interrupted") {
+		t.Errorf("interrupted: exit %d %s", code, errs)
+	}
+	code, out, _ := run(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "partial (epoch 1 of 3)") || !strings.Contains(out, "1 partial") || !strings.Contains(out, "data: all present") {
+		t.Errorf("dry run after interrupt: exit %d\n%s", code, out)
+	}
+	// Run everything.
+	ex := &fakeExec{}
+	factory := func(o execOptions) (store.Executor, error) {
+		if o.Backend != "go" {
+			return nil, errors.New("backend not passed")
+		}
+		return ex, nil
+	}
+	code, out, errs = run(t, context.Background(), factory, "--grid", grid, "--out", outDir, "--backend", "go")
+	if code != exitOK || len(ex.ran) != 6 {
+		t.Fatalf("run: exit %d, ran %d\n%s\n%s", code, len(ex.ran), out, errs)
+	}
+	if !strings.Contains(out, "[synth] 6/6 done") || !strings.Contains(out, "ETA") {
+		t.Errorf("no grid line:\n%s", out)
+	}
+	// Again: everything is skipped.
+	ex.ran = nil
+	code, out, _ = run(t, context.Background(), factory, "--grid", grid, "--out", outDir, "--backend", "go")
+	if code != exitOK || len(ex.ran) != 0 || !strings.Contains(out, "already done") {
+		t.Errorf("second run executed %d runs (exit %d)\n%s", len(ex.ran), code, out)
+	}
+	code, out, _ = run(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "6 done, 0 partial, 0 locked, 0 new") {
+		t.Errorf("dry run after completion:\n%s", out)
+	}
+}
