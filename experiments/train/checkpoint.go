@@ -85,9 +85,11 @@ func RestoreVariables(ctx *context.Context, vars []SavedVar) error {
 		if sizeErr != nil {
 			return sizeErr
 		}
-		v := ctx.InAbsPath(sv.Scope).Checked(false).VariableWithValue(sv.Name, t)
-		if err := v.SetValue(t); err != nil {
-			return err
+		v := ctx.GetVariableByScopeAndName(sv.Scope, sv.Name)
+		if v == nil {
+			v = ctx.InAbsPath(sv.Scope).Checked(false).VariableWithValue(sv.Name, t)
+		} else if err := v.SetValue(t); err != nil {
+			return fmt.Errorf("variable %s/%s: %w", sv.Scope, sv.Name, err)
 		}
 		v.SetTrainable(sv.Trainable)
 	}

@@ -131,16 +131,12 @@ type capped struct {
 
 func (c capped) Len() int { return c.n }
 
-// listOrder visits the rows chosen by a sampler for each epoch.
+// listOrder visits the rows a sampler chose for one epoch (its loader serves only that epoch).
 type listOrder struct {
-	epoch int
-	rows  []int32
+	rows []int32
 }
 
-func (o listOrder) Indices(epoch int) []int {
-	if epoch != o.epoch {
-		panic(fmt.Sprintf("listOrder of epoch %d asked for epoch %d", o.epoch, epoch))
-	}
+func (o listOrder) Indices(int) []int {
 	out := make([]int, len(o.rows))
 	for i, r := range o.rows {
 		out[i] = int(r)

@@ -40,6 +40,9 @@ type Settings struct {
 	Log, Progress io.Writer
 	// EvalBatch is the batch size of scoring passes (default 256).
 	EvalBatch int
+	// AfterStep, if set, is called after every training iteration (tests use it to slow a run
+	// down so that it can be killed mid-epoch).
+	AfterStep func(epoch, iter int)
 }
 
 // EpochRecord is one line of the run's metrics.jsonl.
@@ -132,6 +135,9 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 		}
 		t.logf("resuming from epoch %d, iteration %d (%s)", pos.Epoch, pos.Iter, t.Settings.Checkpoint)
 	}
+	if err := trimRecords(t.Settings.Metrics, pos.Epoch); err != nil {
+		return nil, err
+	}
 	idLoader := data.TrainLoader(t.Job.Train, t.IDBatch, t.Seed, augOrZero(t.Job.Aug), t.Job.Norm)
 	idLoader.Aug = t.Job.Aug
 	iters := idLoader.ItersPerEpoch()
@@ -166,10 +172,12 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 			}
 		}
 		samplerState = nil
-		if err := t.save(Position{Epoch: epoch + 1}, nil, elapsed); err != nil {
+		// The record goes first: a run killed between the two writes repeats the epoch's record,
+		// which trimRecords drops on resume, rather than losing it.
+		if err := appendJSONLine(t.Settings.Metrics, rec); err != nil {
 			return nil, err
 		}
-		if err := appendJSONLine(t.Settings.Metrics, rec); err != nil {
+		if err := t.save(Position{Epoch: epoch + 1}, nil, elapsed); err != nil {
 			return nil, err
 		}
 		t.logf("epoch %d/%d loss %.4f (id %.4f, ood %.4f) train-acc %.3f lr %.4g %.1fs %.0f img/s%s",
@@ -332,7 +340,7 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int,
 		if isDOS {
 			oodBatch = dos.DOSConfig().Candidates
 		}
-		ood = &data.Loader{Src: t.Job.Pool, BatchSize: oodBatch, Order: listOrder{epoch, rows}, Aug: t.Job.Aug,
+		ood = &data.Loader{Src: t.Job.Pool, BatchSize: oodBatch, Order: listOrder{rows}, Aug: t.Job.Aug,
 			Norm: t.Job.Norm, Seed: t.Seed, Stream: 2, DropLast: true}
 		if n := ood.ItersPerEpoch(); n < iters {
 			iters = n // the ID and outlier loaders are zipped: the shorter one ends the epoch
@@ -414,6 +422,9 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int,
 		rec.LR = lr
 		done := iter - startIter + 1
 		bar.update(iter+1, sums[outLoss]/float64(done), float64(images)/time.Since(epochStart).Seconds())
+		if t.Settings.AfterStep != nil {
+			t.Settings.AfterStep(epoch, iter)
+		}
 		if t.Settings.CheckpointEvery > 0 && (iter+1)%t.Settings.CheckpointEvery == 0 && iter+1 < iters {
 			if err := t.save(Position{Epoch: epoch, Iter: iter + 1}, state, *elapsed+time.Since(epochStart).Seconds()); err != nil {
 				return nil, false, err
@@ -604,4 +615,32 @@ func appendJSONLine(path string, v any) error {
 type statefulSampler interface {
 	MarshalState() ([]byte, error)
 	UnmarshalState([]byte) error
+}
+
+// trimRecords keeps the records of the first epochs epochs in the metrics file: those of later
+// epochs were written by a run that stopped before checkpointing them, and will be redone.
+func trimRecords(path string, epochs int) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("metrics %s: %w", path, err)
+	}
+	var keep bytes.Buffer
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var r EpochRecord
+		if len(bytes.TrimSpace(line)) == 0 || json.Unmarshal(line, &r) != nil || r.Epoch > epochs {
+			continue
+		}
+		keep.Write(line)
+		keep.WriteByte('\n')
+	}
+	if keep.Len() == len(b) {
+		return nil
+	}
+	return writeFileAtomic(path, keep.Bytes())
 }

@@ -1,0 +1,121 @@
+package train
+
+import (
+	"bytes"
+	stdctx "context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+const (
+	childDirEnv    = "OODLAB_RESUME_CHILD_DIR"
+	childMethodEnv = "OODLAB_RESUME_CHILD_METHOD"
+)
+
+// resumeSettings checkpoints every 3 iterations, so a kill lands mid-epoch.
+func resumeTrainer(t *testing.T, method, dir string, slow bool) *Trainer {
+	run := tinyRun(t, method)
+	run.Epochs = 3
+	tr := newTinyTrainer(t, run, dir)
+	tr.Settings.CheckpointEvery = 3
+	if slow {
+		tr.Settings.AfterStep = func(int, int) { time.Sleep(40 * time.Millisecond) }
+	}
+	return tr
+}
+
+// TestResumeChild is the child process of TestExactResumeAfterKill; it does nothing otherwise.
+func TestResumeChild(t *testing.T) {
+	dir := os.Getenv(childDirEnv)
+	if dir == "" {
+		t.Skip("helper process of TestExactResumeAfterKill")
+	}
+	if _, err := resumeTrainer(t, os.Getenv(childMethodEnv), dir, true).Run(stdctx.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExactResumeAfterKill kills a training child process with SIGKILL mid-epoch, resumes the
+// run from its checkpoint, and checks the final weights (every variable: weights, batch-norm
+// statistics, momentum, RNG state) and test metrics equal those of a run that never stopped.
+func TestExactResumeAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a child process")
+	}
+	for _, method := range []string{"dos", "poem"} {
+		t.Run(method, func(t *testing.T) {
+			refDir, dir := t.TempDir(), t.TempDir()
+			ref := resumeTrainer(t, method, refDir, false)
+			want, err := ref.Run(stdctx.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantVars, err := CaptureVariables(ref.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			child := exec.Command(os.Args[0], "-test.run=^TestResumeChild$")
+			child.Env = append(os.Environ(), childDirEnv+"="+dir, childMethodEnv+"="+method)
+			if err := child.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ckptPath := filepath.Join(dir, "checkpoint.bin")
+			deadline := time.Now().Add(60 * time.Second)
+			var killedAt Position
+			for {
+				if time.Now().After(deadline) {
+					child.Process.Kill()
+					t.Fatal("child wrote no mid-epoch checkpoint of epoch >= 1 in time")
+				}
+				c, err := LoadCheckpoint(ckptPath)
+				if err == nil && c != nil && c.Position.Epoch >= 1 && c.Position.Iter > 0 {
+					child.Process.Kill()
+					killedAt = c.Position
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			child.Wait()
+			c, err := LoadCheckpoint(ckptPath)
+			if err != nil || c == nil {
+				t.Fatalf("checkpoint after kill: %v", err)
+			}
+			t.Logf("killed at or after epoch %d iteration %d; resuming from epoch %d iteration %d",
+				killedAt.Epoch, killedAt.Iter, c.Position.Epoch, c.Position.Iter)
+
+			resumed := resumeTrainer(t, method, dir, false)
+			got, err := resumed.Run(stdctx.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotVars, err := CaptureVariables(resumed.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(gotVars) != len(wantVars) {
+				t.Fatalf("%d variables after resume, want %d", len(gotVars), len(wantVars))
+			}
+			for i := range wantVars {
+				w, g := wantVars[i], gotVars[i]
+				if w.Scope != g.Scope || w.Name != g.Name || !bytes.Equal(w.Data, g.Data) {
+					t.Fatalf("variable %s/%s differs after resume", w.Scope, w.Name)
+				}
+			}
+			if got.IDAccuracy != want.IDAccuracy {
+				t.Fatalf("accuracy %v after resume, want %v", got.IDAccuracy, want.IDAccuracy)
+			}
+			for name, w := range want.PerSet {
+				if g := got.PerSet[name]; g != w {
+					t.Fatalf("metrics of %s after resume %+v, want %+v", name, g, w)
+				}
+			}
+			if n := len(readRecords(t, filepath.Join(dir, "metrics.jsonl"))); n != 3 {
+				t.Fatalf("%d epoch records after resume, want 3", n)
+			}
+		})
+	}
+}
