@@ -4,8 +4,8 @@ import (
 	"bufio"
 	stdctx "context"
 	"encoding/json"
-	"os"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
