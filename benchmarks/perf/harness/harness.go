@@ -1,0 +1,515 @@
+// Package harness measures the cost of a DOS training iteration against a random-sampling
+// iteration on synthetic CIFAR-shaped data, splits the DOS iteration into its parts (scoring,
+// clustering, selection, training step), and measures the data pipeline's throughput. The
+// command benchmarks/perf wraps it; the PyTorch peer (benchmarks/peer/dos_peer.py) writes the
+// same Result fields so the two can be compared with Compare.
+//
+// Every part is its own compiled executable, compiled once per shape and reused for all
+// iterations; each iteration creates fresh host tensors for its inputs, so the inputs are
+// transferred to the device once per iteration, as in training. Each iteration reads a scalar
+// output back, which waits for the device to finish.
+package harness
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/train"
+	"github.com/oodlab/dos/models"
+	"github.com/oodlab/dos/models/backend"
+	"github.com/oodlab/dos/models/optim"
+	"github.com/oodlab/dos/sampling"
+)
+
+// Methods accepted by Config.Method.
+const (
+	MethodRandom = "random" // the random-sampling iteration only
+	MethodDOS    = "dos"    // the DOS iteration (and its split, with Config.Split)
+	MethodBoth   = "both"   // random and DOS
+	MethodKMeans = "kmeans" // the clustering part alone (no network is compiled)
+	MethodNone   = "none"   // nothing but the pipeline (with Config.Pipeline)
+)
+
+// Config selects what to measure and at which shapes.
+type Config struct {
+	// Network is a models registry name (models.Lookup).
+	Network string
+	// Method is one of MethodRandom, MethodDOS, MethodBoth, MethodKMeans, MethodNone.
+	Method string
+	// IDBatch, Candidates and OODBatch are the ID batch, the DOS candidate block and the
+	// outlier batch (= K-means clusters). Official: 64, 384, 64.
+	IDBatch, Candidates, OODBatch int
+	// Classes is K; the network has K+1 outputs (the absent class).
+	Classes int
+	// Image is the height and width of the 3-channel images.
+	Image int
+	// Iters timed iterations after Warmup untimed ones (the first call, which compiles, is
+	// always extra and reported as FirstMS).
+	Iters, Warmup int
+	// Backend is a backend name for backend.New ("" = GOMLX_BACKEND or automatic).
+	Backend string
+	// NInit and KMeansIters configure the K-means (restarts, unrolled Lloyd iterations);
+	// 0 keeps sampling.DefaultKMeansConfig's values.
+	NInit, KMeansIters int
+	// FeatureDim overrides the feature size of the clustering part (0 = the network's).
+	FeatureDim int
+	// Split also times the parts of a DOS iteration as separate executables.
+	Split bool
+	// Pipeline also measures the data pipeline's throughput.
+	Pipeline bool
+	// PipelineBatches is the number of ID batches (and candidate blocks) timed per pipeline
+	// measurement (0 = 20).
+	PipelineBatches int
+	// LR is the learning rate fed to the train steps.
+	LR float64
+	// Seed seeds the weights, the synthetic data and the uniforms.
+	Seed uint64
+}
+
+// DefaultConfig returns the official shapes: DenseNet-BC-100, CIFAR-100 (100 classes, 101
+// outputs), ID batch 64, 384 candidates, OOD batch 64, 32x32 images, both methods with the split.
+func DefaultConfig() Config {
+	return Config{
+		Network: "densenet-bc-100", Method: MethodBoth,
+		IDBatch: 64, Candidates: 384, OODBatch: 64, Classes: 100, Image: 32,
+		Iters: 20, Warmup: 3, Split: true, PipelineBatches: 20, LR: 0.1, Seed: 42,
+	}
+}
+
+// Validate checks the configuration; errors name the field, what was expected and what was found.
+func (c Config) Validate() error {
+	switch c.Method {
+	case MethodRandom, MethodDOS, MethodBoth, MethodKMeans, MethodNone:
+	default:
+		return fmt.Errorf("method: expected random, dos, both, kmeans or none, got %q", c.Method)
+	}
+	if _, err := models.Lookup(c.Network); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+		min  int
+	}{{"id-batch", c.IDBatch, 1}, {"candidates", c.Candidates, 1}, {"ood-batch", c.OODBatch, 1},
+		{"classes", c.Classes, 1}, {"image", c.Image, 1}, {"iters", c.Iters, 1}, {"warmup", c.Warmup, 0},
+		{"n-init", c.NInit, 0}, {"kmeans-iters", c.KMeansIters, 0}, {"feature-dim", c.FeatureDim, 0},
+		{"pipeline-batches", c.PipelineBatches, 0}} {
+		if f.v < f.min {
+			return fmt.Errorf("%s: expected an integer >= %d, got %d", f.name, f.min, f.v)
+		}
+	}
+	if c.OODBatch > c.Candidates {
+		return fmt.Errorf("ood-batch: expected at most candidates (%d) since it is the number of clusters, got %d", c.Candidates, c.OODBatch)
+	}
+	if c.Method == MethodNone && !c.Pipeline {
+		return fmt.Errorf("method: none measures nothing without pipeline")
+	}
+	if _, err := c.dosConfig(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c Config) dosConfig() (sampling.DOSConfig, error) {
+	d := sampling.DefaultDOSConfig(c.Candidates, c.OODBatch)
+	if c.NInit > 0 {
+		d.KMeans.NInit = c.NInit
+	}
+	if c.KMeansIters > 0 {
+		d.KMeans.Iters = c.KMeansIters
+	}
+	if err := d.Validate(); err != nil {
+		return d, fmt.Errorf("DOS configuration: %w", err)
+	}
+	return d, nil
+}
+
+func (c Config) hasRandom() bool { return c.Method == MethodRandom || c.Method == MethodBoth }
+func (c Config) hasDOS() bool    { return c.Method == MethodDOS || c.Method == MethodBoth }
+
+// runner holds what the measurements share.
+type runner struct {
+	cfg     Config
+	be      backends.Backend
+	model   *train.Model
+	dos     sampling.DOSConfig
+	rng     *rand.Rand
+	featDim int
+	heap    uint64
+	log     io.Writer
+	// Host inputs, two sets used alternately.
+	idX, cand, ood [2][]float32
+	idY            [2][]int32
+}
+
+// Run measures what cfg asks for and returns the result; progress lines go to log (may be nil).
+func Run(cfg Config, log io.Writer) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	arch, _ := models.Lookup(cfg.Network)
+	dcfg, _ := cfg.dosConfig()
+	r := &runner{cfg: cfg, dos: dcfg, log: log, rng: rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))}
+	r.featDim = arch.FeatureSize(cfg.Classes + 1)
+	if cfg.FeatureDim > 0 {
+		r.featDim = cfg.FeatureDim
+	}
+	res := &Result{
+		Tool: "gomlx", Date: time.Now().Format(time.RFC3339), Network: cfg.Network,
+		Iters: cfg.Iters, Warmup: cfg.Warmup, Versions: versions(),
+		Shapes: Shapes{IDBatch: cfg.IDBatch, Candidates: cfg.Candidates, OODBatch: cfg.OODBatch,
+			Classes: cfg.Classes, Outputs: cfg.Classes + 1, Image: cfg.Image, Channels: 3, FeatureDim: r.featDim,
+			NInit: dcfg.KMeans.NInit, KMeansIters: dcfg.KMeans.Iters},
+	}
+	if cfg.Method != MethodNone {
+		n, err := models.CountParams(arch, cfg.Classes+1, [3]int{cfg.Image, cfg.Image, 3})
+		if err != nil {
+			return nil, err
+		}
+		res.Params = n
+		be, info, err := backend.New(cfg.Backend)
+		if err != nil {
+			return nil, err
+		}
+		defer be.Finalize()
+		if info.Notice != "" {
+			fmt.Fprintln(log, info.Notice)
+		}
+		r.be = be
+		res.Backend = info.Name
+		if info.Config != "" {
+			res.Backend += ":" + info.Config
+		}
+		res.Device = strings.Join(info.Devices, ", ")
+		opt, err := optim.New(optim.PaperConfig())
+		if err != nil {
+			return nil, err
+		}
+		r.model = &train.Model{Arch: arch, Classes: cfg.Classes, Outputs: cfg.Classes + 1,
+			Loss: train.Loss{Kind: "absent", Weight: 1}, Score: "1-pabs", Opt: opt, DOS: &r.dos}
+		if err := r.makeInputs(); err != nil {
+			return nil, err
+		}
+		if err := r.measureModels(res); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Pipeline {
+		p, err := measurePipeline(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		if res.DOS != nil && res.DOS.MedianMS > 0 {
+			p.OverDOSConsumption = p.DOSItersPerSAll / (1000 / res.DOS.MedianMS)
+		}
+		res.Pipeline = p
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.heap = max(r.heap, ms.HeapInuse)
+	res.Memory = Memory{MaxRSSMB: maxRSSMB(), GoHeapPeakMB: float64(r.heap) / (1 << 20), GoSysMB: float64(ms.Sys) / (1 << 20)}
+	return res, nil
+}
+
+// makeInputs prepares two sets of augmented, normalised synthetic batches with the data pipeline.
+func (r *runner) makeInputs() error {
+	c := r.cfg
+	id := data.Synthetic(data.SyntheticConfig{N: 2 * c.IDBatch, H: c.Image, W: c.Image, C: 3, Classes: c.Classes, Look: c.Seed, Draw: c.Seed + 1})
+	pool := data.Synthetic(data.SyntheticConfig{N: 2 * max(c.Candidates, c.OODBatch), H: c.Image, W: c.Image, C: 3, Look: c.Seed + 2, Draw: c.Seed + 3})
+	norm := data.CIFARNormalize()
+	idL := data.TrainLoader(id, c.IDBatch, c.Seed, data.PaperAugment(), norm)
+	candL := data.CandidateStream(pool, c.Candidates, 2, c.Seed, data.PaperAugment(), norm)
+	oodL := data.UniformOutliers(pool, 2*c.OODBatch, c.OODBatch, c.Seed, data.PaperAugment(), norm)
+	for i := range 2 {
+		b, err := idL.Batch(0, i)
+		if err != nil {
+			return fmt.Errorf("synthetic ID batch: %w", err)
+		}
+		r.idX[i], r.idY[i] = b.X, b.Labels
+		if b, err = candL.Batch(0, i); err != nil {
+			return fmt.Errorf("synthetic candidate block: %w", err)
+		}
+		r.cand[i] = b.X
+		if b, err = oodL.Batch(0, i); err != nil {
+			return fmt.Errorf("synthetic outlier batch: %w", err)
+		}
+		r.ood[i] = b.X
+	}
+	return nil
+}
+
+func (r *runner) images(x []float32, n int) *tensors.Tensor {
+	return tensors.FromFlatDataAndDimensions(x, n, r.cfg.Image, r.cfg.Image, 3)
+}
+
+// call is one execution: it returns the outputs to read (a scalar first) or an error.
+type call func(i int) ([]*tensors.Tensor, error)
+
+// timeIt runs fn once (compiling), Warmup more times, then Iters timed times.
+func (r *runner) timeIt(name string, images int, fn call) (*Timing, error) {
+	run := func(i int) (float64, error) {
+		start := time.Now()
+		outs, err := fn(i)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		v := outs[0].Value() // waits for the device
+		elapsed := float64(time.Since(start).Microseconds()) / 1000
+		for _, o := range outs {
+			_ = o.FinalizeAll()
+		}
+		if f, ok := v.(float32); ok && (math.IsNaN(float64(f)) || math.IsInf(float64(f), 0)) {
+			fmt.Fprintf(r.log, "warning: %s: output %v at iteration %d\n", name, f, i)
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		r.heap = max(r.heap, ms.HeapInuse)
+		return elapsed, nil
+	}
+	first, err := run(0)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(r.log, "%s: first call %.0f ms\n", name, first)
+	for i := range r.cfg.Warmup {
+		if _, err := run(1 + i); err != nil {
+			return nil, err
+		}
+	}
+	times := make([]float64, r.cfg.Iters)
+	for i := range times {
+		if times[i], err = run(1 + r.cfg.Warmup + i); err != nil {
+			return nil, err
+		}
+	}
+	t := Summarize(first, times, images)
+	fmt.Fprintf(r.log, "%s: median %.2f ms (p10 %.2f, p90 %.2f)\n", name, t.MedianMS, t.P10MS, t.P90MS)
+	return &t, nil
+}
+
+func (r *runner) measureModels(res *Result) error {
+	c := r.cfg
+	ctx := context.New()
+	ctx.SetParam(context.ParamInitialSeed, int64(c.Seed))
+	var execs []interface{ Finalize() }
+	defer func() {
+		for _, e := range execs {
+			e.Finalize()
+		}
+	}()
+	lr := float32(c.LR)
+	trainImages := c.IDBatch + c.OODBatch
+
+	if c.hasRandom() || (c.hasDOS() && c.Split) {
+		e, err := context.NewExecAny(r.be, ctx, r.model.StepOutliers)
+		if err != nil {
+			return err
+		}
+		execs = append(execs, e)
+		t, err := r.timeIt("random iteration", trainImages, func(i int) ([]*tensors.Tensor, error) {
+			return e.Exec(r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
+				r.images(r.ood[i%2], c.OODBatch), tensors.FromScalar(lr))
+		})
+		if err != nil {
+			return err
+		}
+		if c.hasRandom() {
+			res.Random = t
+		}
+		if c.hasDOS() && c.Split {
+			// The training part of a DOS iteration is the same executable shape: [ID ; OOD batch].
+			res.Split = &Split{Training: t}
+		}
+	}
+	if c.hasDOS() {
+		e, err := context.NewExecAny(r.be, ctx, r.model.StepDOS)
+		if err != nil {
+			return err
+		}
+		execs = append(execs, e)
+		t, err := r.timeIt("DOS iteration", trainImages, func(i int) ([]*tensors.Tensor, error) {
+			return e.Exec(r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
+				r.images(r.cand[i%2], c.Candidates), r.uniforms(), tensors.FromScalar(lr))
+		})
+		if err != nil {
+			return err
+		}
+		res.DOS = t
+		if res.Random != nil && res.Random.MedianMS > 0 {
+			res.DOSOverRandom = t.MedianMS / res.Random.MedianMS
+		}
+	}
+	if c.hasDOS() && c.Split {
+		e, err := context.NewExecAny(r.be, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
+			logits, feats := r.model.Infer(ctx, x)
+			// One scalar depending on every output, so nothing is pruned and only 4 bytes return.
+			return graph.Add(graph.ReduceAllSum(logits), graph.ReduceAllSum(feats))
+		})
+		if err != nil {
+			return err
+		}
+		execs = append(execs, e)
+		if res.Split.Scoring, err = r.timeIt("scoring", c.Candidates, func(i int) ([]*tensors.Tensor, error) {
+			return e.Exec(r.images(r.cand[i%2], c.Candidates))
+		}); err != nil {
+			return err
+		}
+		sel, err := graph.NewExec(r.be, func(logits, feats, u *graph.Node) []*graph.Node {
+			s := sampling.SelectDOS(logits, feats, u, r.dos)
+			return []*graph.Node{s.Inertia, s.Indices}
+		})
+		if err != nil {
+			return err
+		}
+		execs = append(execs, sel)
+		logits, feats := r.hostFeatures(c.Candidates, r.featDim, c.Classes+1)
+		if res.Split.Selection, err = r.timeIt("selection", c.Candidates, func(i int) ([]*tensors.Tensor, error) {
+			return sel.Exec(tensors.FromFlatDataAndDimensions(logits[i%2], c.Candidates, c.Classes+1),
+				tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim), r.uniforms())
+		}); err != nil {
+			return err
+		}
+	}
+	if (c.hasDOS() && c.Split) || c.Method == MethodKMeans {
+		t, err := r.timeClustering(&execs)
+		if err != nil {
+			return err
+		}
+		if res.Split == nil {
+			res.Split = &Split{}
+		}
+		res.Split.Clustering = t
+	}
+	return nil
+}
+
+// timeClustering times sampling.KMeans alone on [Candidates, featDim] unit vectors.
+func (r *runner) timeClustering(execs *[]interface{ Finalize() }) (*Timing, error) {
+	c := r.cfg
+	km := r.dos.KMeans
+	km.K = c.OODBatch
+	e, err := graph.NewExec(r.be, func(x, u *graph.Node) []*graph.Node {
+		res := sampling.KMeans(x, u, km)
+		return []*graph.Node{res.Inertia, res.Assign}
+	})
+	if err != nil {
+		return nil, err
+	}
+	*execs = append(*execs, e)
+	_, feats := r.hostFeatures(c.Candidates, r.featDim, 1)
+	return r.timeIt("clustering", c.Candidates, func(i int) ([]*tensors.Tensor, error) {
+		u := km.HostUniforms(r.rng)
+		return e.Exec(tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim),
+			tensors.FromFlatDataAndDimensions(u, km.NInit, km.UniformsPerRestart()))
+	})
+}
+
+// uniforms draws a fresh uniforms input of the DOS selection.
+func (r *runner) uniforms() *tensors.Tensor {
+	u := r.dos.HostUniforms(r.rng)
+	return tensors.FromFlatDataAndDimensions(u, len(u))
+}
+
+// hostFeatures returns two sets of host logits ([n, outputs], N(0,1)) and unit feature vectors
+// ([n, dim], |N(0,1)| normalised, non-negative like features after ReLU and pooling).
+func (r *runner) hostFeatures(n, dim, outputs int) (logits, feats [2][]float32) {
+	for s := range 2 {
+		logits[s] = make([]float32, n*outputs)
+		for i := range logits[s] {
+			logits[s][i] = float32(r.rng.NormFloat64())
+		}
+		feats[s] = make([]float32, n*dim)
+		for i := range n {
+			row := feats[s][i*dim : (i+1)*dim]
+			var ss float64
+			for j := range row {
+				v := math.Abs(r.rng.NormFloat64())
+				row[j] = float32(v)
+				ss += v * v
+			}
+			for j := range row {
+				row[j] = float32(float64(row[j]) / math.Sqrt(ss))
+			}
+		}
+	}
+	return
+}
+
+// measurePipeline times the data pipeline: ID batches and candidate blocks of augmented,
+// normalised synthetic 32x32 (cfg.Image) images, with one goroutine and with GOMAXPROCS.
+func measurePipeline(cfg Config, log io.Writer) (*Pipeline, error) {
+	nb := cfg.PipelineBatches
+	if nb == 0 {
+		nb = 20
+	}
+	poolN := max(4096, cfg.Candidates*2, cfg.IDBatch*2)
+	pool := data.Synthetic(data.SyntheticConfig{N: poolN, H: cfg.Image, W: cfg.Image, C: 3, Classes: cfg.Classes, Look: cfg.Seed, Draw: cfg.Seed + 1})
+	norm := data.CIFARNormalize()
+	p := &Pipeline{PoolImages: poolN, Workers: runtime.GOMAXPROCS(0)}
+	rate := func(l *data.Loader, workers int) (float64, error) {
+		l.Workers = workers
+		per := l.ItersPerEpoch()
+		if _, err := l.Batch(0, 0); err != nil { // warm-up
+			return 0, err
+		}
+		start := time.Now()
+		for i := range nb {
+			if _, err := l.Batch(1+i/per, i%per); err != nil {
+				return 0, err
+			}
+		}
+		return float64(nb) / time.Since(start).Seconds(), nil
+	}
+	var err error
+	idL := data.TrainLoader(pool, cfg.IDBatch, cfg.Seed, data.PaperAugment(), norm)
+	candL := data.CandidateStream(pool, cfg.Candidates, poolN/cfg.Candidates, cfg.Seed, data.PaperAugment(), norm)
+	if p.IDBatchesPerS1, err = rate(idL, 1); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if p.IDBatchesPerSAll, err = rate(idL, p.Workers); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if p.CandidateBlocksPerS1, err = rate(candL, 1); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if p.CandidateBlocksPerSAll, err = rate(candL, p.Workers); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	p.ImagesPerS1 = p.IDBatchesPerS1 * float64(cfg.IDBatch)
+	p.ImagesPerSAll = p.IDBatchesPerSAll * float64(cfg.IDBatch)
+	p.DOSItersPerSAll = 1 / (1/p.IDBatchesPerSAll + 1/p.CandidateBlocksPerSAll)
+	fmt.Fprintf(log, "pipeline: %.1f ID batches/s (1), %.1f (%d); %.1f candidate blocks/s (1), %.1f\n",
+		p.IDBatchesPerS1, p.IDBatchesPerSAll, p.Workers, p.CandidateBlocksPerS1, p.CandidateBlocksPerSAll)
+	return p, nil
+}
+
+// versions reports the Go toolchain and the GoMLX and go-xla module versions of the binary.
+func versions() map[string]string {
+	v := map[string]string{"go": runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "github.com/gomlx/gomlx":
+				v["gomlx"] = d.Version
+			case "github.com/gomlx/go-xla":
+				v["go-xla"] = d.Version
+			}
+		}
+	}
+	return v
+}

@@ -1,0 +1,89 @@
+// Command perf measures a DOS training iteration against a random-sampling iteration on
+// synthetic CIFAR-shaped data, the parts of the DOS iteration, and the data pipeline; it prints a
+// table and one line of JSON (see benchmarks/README.md).
+//
+//	go run ./benchmarks/perf --network densenet-bc-100 --method both --iters 20
+//	go run ./benchmarks/perf --backend go --network small-cnn --id-batch 16 --candidates 96 --ood-batch 16 --iters 3
+//	go run ./benchmarks/perf --method kmeans --candidates 384 --ood-batch 64 --feature-dim 342
+//	go run ./benchmarks/perf --method none --pipeline
+//	go run ./benchmarks/perf ... --compare peer.json   # ratio against benchmarks/peer/dos_peer.py
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/oodlab/dos/benchmarks/perf/harness"
+	"github.com/oodlab/dos/models/backend"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "perf:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, measures, and prints the table and the JSON line to stdout; progress goes to
+// stderr.
+func run(args []string, stdout, stderr io.Writer) error {
+	d := harness.DefaultConfig()
+	fs := flag.NewFlagSet("perf", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := d
+	fs.StringVar(&cfg.Network, "network", d.Network, "network (models registry name)")
+	fs.StringVar(&cfg.Method, "method", d.Method, "random, dos, both, kmeans (clustering alone) or none (pipeline only)")
+	fs.IntVar(&cfg.IDBatch, "id-batch", d.IDBatch, "ID batch size")
+	fs.IntVar(&cfg.Candidates, "candidates", d.Candidates, "DOS candidates scored per iteration")
+	fs.IntVar(&cfg.OODBatch, "ood-batch", d.OODBatch, "outlier batch size (= K-means clusters)")
+	fs.IntVar(&cfg.Classes, "classes", d.Classes, "ID classes K (the network has K+1 outputs)")
+	fs.IntVar(&cfg.Image, "image", d.Image, "image height and width (3 channels)")
+	fs.IntVar(&cfg.Iters, "iters", d.Iters, "timed iterations per executable")
+	fs.IntVar(&cfg.Warmup, "warmup", d.Warmup, "untimed iterations after the first (compiling) call")
+	fs.IntVar(&cfg.NInit, "n-init", d.NInit, "K-means restarts (0 = default 5)")
+	fs.IntVar(&cfg.KMeansIters, "kmeans-iters", d.KMeansIters, "K-means Lloyd iterations unrolled in the graph (0 = default)")
+	fs.IntVar(&cfg.FeatureDim, "feature-dim", d.FeatureDim, "feature size for the clustering part (0 = the network's)")
+	fs.BoolVar(&cfg.Split, "split", d.Split, "also time the parts of a DOS iteration (scoring, clustering, selection, training)")
+	fs.BoolVar(&cfg.Pipeline, "pipeline", d.Pipeline, "also measure the data pipeline (augmented batches per second, 1 goroutine and all cores)")
+	fs.IntVar(&cfg.PipelineBatches, "pipeline-batches", d.PipelineBatches, "batches timed per pipeline measurement")
+	fs.Float64Var(&cfg.LR, "lr", d.LR, "learning rate fed to the train steps")
+	fs.Uint64Var(&cfg.Seed, "seed", d.Seed, "seed of weights, data and uniforms")
+	be := backend.Flag(fs)
+	jsonPath := fs.String("json", "", "also write the JSON line to this file")
+	compare := fs.String("compare", "", "a JSON result of the PyTorch peer (or of this harness) to compare with")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg.Backend = *be
+	var peer *harness.Result
+	if *compare != "" {
+		var err error
+		if peer, err = harness.ReadResult(*compare); err != nil {
+			return fmt.Errorf("--compare: %w", err)
+		}
+	}
+	res, err := harness.Run(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	line, err := res.JSON()
+	if err != nil {
+		return err
+	}
+	res.Table(stdout)
+	if peer != nil {
+		harness.Compare(stdout, res, peer)
+	}
+	fmt.Fprintln(stdout, string(line))
+	if *jsonPath != "" {
+		if err := os.WriteFile(*jsonPath, append(line, '\n'), 0o644); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/oodlab/dos/benchmarks/perf/harness"
+	"github.com/oodlab/dos/models"
+)
+
+// TestHarnessTiny runs the whole command on the pure-Go backend at tiny shapes and checks that
+// the JSON line parses, that every requested part has positive timings, that the ratio is the
+// ratio of the medians, and that --json and --compare round-trip the result.
+func TestHarnessTiny(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath := filepath.Join(dir, "r.json")
+	var out, errOut bytes.Buffer
+	args := []string{"--backend", "go", "--network", "small-cnn", "--image", "8", "--classes", "5",
+		"--id-batch", "4", "--candidates", "16", "--ood-batch", "4", "--iters", "2", "--warmup", "0",
+		"--pipeline", "--pipeline-batches", "2", "--json", jsonPath}
+	if err := run(args, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var r harness.Result
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("last stdout line is not JSON: %v\n%s", err, out.String())
+	}
+	if r.Tool != "gomlx" || r.Network != "small-cnn" || r.Backend != "go" || r.Params <= 0 {
+		t.Errorf("header fields: tool %q network %q backend %q params %d", r.Tool, r.Network, r.Backend, r.Params)
+	}
+	arch, err := models.Lookup("small-cnn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := harness.Shapes{IDBatch: 4, Candidates: 16, OODBatch: 4, Classes: 5, Outputs: 6, Image: 8, Channels: 3,
+		FeatureDim: arch.FeatureSize(6), NInit: 5, KMeansIters: r.Shapes.KMeansIters}
+	if r.Shapes != want || r.Shapes.KMeansIters <= 0 {
+		t.Errorf("shapes %+v, want %+v", r.Shapes, want)
+	}
+	if r.Split == nil {
+		t.Fatal("no split in the result")
+	}
+	for name, tm := range map[string]*harness.Timing{"random": r.Random, "dos": r.DOS, "scoring": r.Split.Scoring,
+		"clustering": r.Split.Clustering, "selection": r.Split.Selection, "training": r.Split.Training} {
+		if tm == nil {
+			t.Errorf("%s: missing", name)
+			continue
+		}
+		if tm.N != 2 || !(tm.MedianMS > 0) || !(tm.P10MS > 0) || tm.P10MS > tm.MedianMS || tm.MedianMS > tm.P90MS ||
+			tm.MinMS > tm.P10MS || tm.P90MS > tm.MaxMS || !(tm.FirstMS > 0) || tm.CompileMS < 0 || !(tm.ImagesPerS > 0) {
+			t.Errorf("%s: implausible timing %+v", name, *tm)
+		}
+	}
+	if r.Random != nil && r.DOS != nil {
+		if got, want := r.DOSOverRandom, r.DOS.MedianMS/r.Random.MedianMS; got != want {
+			t.Errorf("dos_over_random %v, want %v", got, want)
+		}
+	}
+	if p := r.Pipeline; p == nil || !(p.IDBatchesPerS1 > 0) || !(p.IDBatchesPerSAll > 0) || !(p.CandidateBlocksPerSAll > 0) ||
+		!(p.DOSItersPerSAll > 0) || !(p.OverDOSConsumption > 0) {
+		t.Errorf("pipeline: %+v", p)
+	}
+	if !(r.Memory.MaxRSSMB > 0) || !(r.Memory.GoHeapPeakMB > 0) {
+		t.Errorf("memory: %+v", r.Memory)
+	}
+	if r.Versions["go"] == "" {
+		t.Errorf("versions: %v", r.Versions)
+	}
+	back, err := harness.ReadResult(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.DOS == nil || back.DOS.MedianMS != r.DOS.MedianMS {
+		t.Errorf("--json file does not hold the printed result")
+	}
+
+	// --method kmeans: the clustering part alone, compared with the file written above.
+	out.Reset()
+	args = []string{"--backend", "go", "--method", "kmeans", "--candidates", "16", "--ood-batch", "4",
+		"--feature-dim", "8", "--iters", "2", "--warmup", "0", "--compare", jsonPath}
+	if err := run(args, &out, &errOut); err != nil {
+		t.Fatalf("run kmeans: %v\nstderr:\n%s", err, errOut.String())
+	}
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	var k harness.Result
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &k); err != nil {
+		t.Fatal(err)
+	}
+	if k.Random != nil || k.DOS != nil || k.Split == nil || k.Split.Clustering == nil || !(k.Split.Clustering.MedianMS > 0) ||
+		k.Shapes.FeatureDim != 8 {
+		t.Errorf("kmeans result: %s", lines[len(lines)-1])
+	}
+	if !strings.Contains(out.String(), "clustering") || !strings.Contains(out.String(), "gomlx / gomlx") {
+		t.Errorf("comparison table missing:\n%s", out.String())
+	}
+}
+
+// TestFlagErrors checks that user mistakes are errors naming the flag.
+func TestFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--method", "fast"}, "method"},
+		{[]string{"--network", "vgg"}, "network"},
+		{[]string{"--candidates", "8", "--ood-batch", "16"}, "ood-batch"},
+		{[]string{"--iters", "0"}, "iters"},
+		{[]string{"--method", "none"}, "pipeline"},
+		{[]string{"--compare", "/nonexistent.json"}, "--compare"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(c.args, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one naming %q", c.args, err, c.want)
+		}
+	}
+}
