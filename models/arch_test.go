@@ -53,7 +53,7 @@ func TestLookup(t *testing.T) {
 		}
 	}
 	features := map[string]int{"densenet-bc-100": 342, "wrn-40-2": 128, "wrn-40-4": 256, "wrn-16-8": 512,
-		"resnet18": 512, "resnet50": 2048, "small-cnn": 64, "mlp": 64}
+		"resnet18": 512, "resnet50": 2048, "small-cnn": 32, "mlp": 64}
 	for name, want := range features {
 		arch, err := Lookup(name)
 		if err != nil {

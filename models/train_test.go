@@ -12,9 +12,11 @@ import (
 	"github.com/oodlab/dos/models/backend"
 )
 
+func backendNewGo() (backends.Backend, backend.Info, error) { return backend.New("go") }
+
 func goBackend(t *testing.T) backends.Backend {
 	t.Helper()
-	b, _, err := backend.New("go")
+	b, _, err := backendNewGo()
 	if err != nil {
 		t.Fatalf(`backend.New("go"): %v`, err)
 	}
