@@ -215,10 +215,15 @@ func CloseSource(src Source) error {
 	return nil
 }
 
-// Missing lists what data set name lacks in dir, each entry naming the
+// Missing lists what data set name (or a class selection of it, see Ref) lacks in dir, each entry naming the
 // missing path and how to get it (the fetch command, or what to place where
 // for sets that need a licence). It returns nil when the set is complete.
 func Missing(name, dir string) []string {
+	if ref, err := ParseRef(name); err != nil {
+		return []string{err.Error()}
+	} else {
+		name = ref.Name // a class selection needs the whole set's files
+	}
 	s, err := Lookup(name)
 	if err != nil {
 		return []string{err.Error()}

@@ -30,9 +30,12 @@ const (
 	DefaultDOSCandidates = 384
 	// DefaultDOSNInit: scikit-learn KMeans(n_init=5) in the released code.
 	DefaultDOSNInit = 5
-	// DefaultDOSMaxIter and DefaultDOSTol: scikit-learn KMeans defaults.
-	DefaultDOSMaxIter = 300
-	DefaultDOSTol     = 1e-4
+	// DefaultDOSIters is the number of Lloyd iterations unrolled in the
+	// K-means graph. Deviation: scikit-learn (the official code) iterates up
+	// to max_iter=300 with tol=1e-4; a compiled graph has a fixed number of
+	// iterations, after convergence they are no-ops, and on DOS's 384 x 342
+	// blocks scikit-learn itself converges within 10 (sampling package tests).
+	DefaultDOSIters = 30
 	// DefaultPOEMCandidates: POEM scans 400,000 candidates per epoch.
 	DefaultPOEMCandidates = 400000
 )
@@ -83,6 +86,7 @@ func baseDefaults() *Run {
 			Pool:      "ti300k",
 			Tests:     DefaultTests(),
 			ImageSize: 32,
+			Augment:   AugmentPaper,
 		},
 		Network: "densenet-bc-100",
 		Method: Method{
@@ -106,8 +110,7 @@ func baseDefaults() *Run {
 			DOS: &DOS{
 				Candidates: DefaultDOSCandidates,
 				NInit:      DefaultDOSNInit,
-				MaxIter:    DefaultDOSMaxIter,
-				Tol:        DefaultDOSTol,
+				Iters:      DefaultDOSIters,
 				Trim:       0,
 			},
 		},
@@ -160,4 +163,12 @@ const (
 	ScheduleMultistep = "multistep"
 	// ScheduleCosine: cosine annealing to 0 over Epochs.
 	ScheduleCosine = "cosine"
+)
+
+// Training augmentations (Benchmark.Augment).
+const (
+	// AugmentPaper is the official code's: 4-pixel zero padding, random crop, horizontal flip.
+	AugmentPaper = "paper"
+	// AugmentNone trains on the images as they are.
+	AugmentNone = "none"
 )

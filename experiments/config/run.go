@@ -37,6 +37,10 @@ type Run struct {
 	Backend string `yaml:"backend"`
 	// Caps limit the data sizes for quick runs; 0 means no cap.
 	Caps Caps `yaml:"caps"`
+	// EvalEvery evaluates ID test accuracy and the OOD metrics every so many
+	// epochs during training, for convergence curves (0: only at the end).
+	// Evaluation runs in inference mode and does not change training.
+	EvalEvery int `yaml:"eval_every"`
 }
 
 // Benchmark names the data sets of a run. Names are those of the data
@@ -52,6 +56,10 @@ type Benchmark struct {
 	Tests []string `yaml:"tests"`
 	// ImageSize is the side in pixels of the square images the network sees.
 	ImageSize int `yaml:"image_size"`
+	// Augment is the training augmentation of ID and outlier images: paper
+	// (4-pixel zero padding, random crop, horizontal flip; the official code)
+	// or none (e.g. for digits, which a flip would corrupt).
+	Augment string `yaml:"augment"`
 }
 
 // Method is the OOD method of a run. Name selects the registered defaults
@@ -140,10 +148,10 @@ type DOS struct {
 	// NInit is the number of k-means restarts, best by inertia (official:
 	// 5; an older commit used 3).
 	NInit int `yaml:"n_init"`
-	// MaxIter is the maximum number of Lloyd iterations per restart (300).
-	MaxIter int `yaml:"max_iter"`
-	// Tol is the k-means convergence tolerance (scikit-learn: 1e-4).
-	Tol float64 `yaml:"tol"`
+	// Iters is the number of Lloyd iterations per restart, unrolled in the
+	// graph (default 30; the official scikit-learn call allows up to 300 with
+	// tol 1e-4 and stops at convergence, after which ours are no-ops).
+	Iters int `yaml:"iters"`
 	// Trim drops the Trim candidates with the lowest p_absent before
 	// clustering (an early DOS variant used 16; released code: 0).
 	Trim int `yaml:"trim"`

@@ -129,10 +129,7 @@ func (r *Run) Validate(file string) error {
 				v.add("method.dos.candidates", "want >= batch.ood %d (one cluster per selected outlier), found %d", r.Batch.OOD, d.Candidates)
 			}
 			v.min("method.dos.n_init", d.NInit, 1)
-			v.min("method.dos.max_iter", d.MaxIter, 1)
-			if !(d.Tol >= 0) {
-				v.add("method.dos.tol", "want >= 0, found %v", d.Tol)
-			}
+			v.min("method.dos.iters", d.Iters, 1)
 			v.min("method.dos.trim", d.Trim, 0)
 			if d.Trim > 0 && d.Candidates-d.Trim < r.Batch.OOD {
 				v.add("method.dos.trim", "candidates - trim = %d must stay >= batch.ood %d", d.Candidates-d.Trim, r.Batch.OOD)
@@ -158,6 +155,10 @@ func (r *Run) Validate(file string) error {
 		}
 	}
 	v.min("benchmark.image_size", b.ImageSize, 1)
+	if b.Augment != AugmentPaper && b.Augment != AugmentNone {
+		v.add("benchmark.augment", "want %s or %s, found %q", AugmentPaper, AugmentNone, b.Augment)
+	}
+	v.min("eval_every", r.EvalEvery, 0)
 	v.min("epochs", r.Epochs, 1)
 	v.min("batch.id", r.Batch.ID, 1)
 

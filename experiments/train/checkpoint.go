@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/oodlab/dos/experiments/store"
 )
 
 // checkpointMagic starts every checkpoint file, with the format version.
@@ -104,7 +105,7 @@ func (c *Checkpoint) Save(path string) error {
 	if err := gob.NewEncoder(&buf).Encode(c); err != nil {
 		return fmt.Errorf("checkpoint %s: encoding: %w", path, err)
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return store.WriteFileAtomic(path, buf.Bytes())
 }
 
 // LoadCheckpoint reads a checkpoint written by Save. A missing file returns (nil, nil).
@@ -124,29 +125,4 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s: truncated or corrupt: %w", path, err)
 	}
 	return c, nil
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it and renames it.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w (the previous version, if any, is intact)", path, err)
-	}
-	return nil
 }

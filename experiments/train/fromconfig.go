@@ -16,7 +16,7 @@ import (
 // LoadJob reads the data of run's benchmark from dataDir, applying the run's caps.
 func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 	b := run.Benchmark
-	idRef, err := ParseSetRef(b.ID)
+	idRef, err := data.ParseRef(b.ID)
 	if err != nil {
 		return nil, fmt.Errorf("benchmark.id: %w", err)
 	}
@@ -55,14 +55,14 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 	} else {
 		job.Norm = data.ComputeNormalize(job.Train)
 	}
-	if aug := augmentName(run); aug == "" || aug == "paper" {
+	if aug := run.Benchmark.Augment; aug == "" || aug == "paper" {
 		a := data.PaperAugment()
 		job.Aug = &a
 	} else if aug != "none" {
 		return nil, fmt.Errorf("benchmark.augment %q: want paper or none", aug)
 	}
 	if run.Method.Sampler != config.SamplerNone {
-		ref, err := ParseSetRef(b.Pool)
+		ref, err := data.ParseRef(b.Pool)
 		if err != nil {
 			return nil, fmt.Errorf("benchmark.pool: %w", err)
 		}
@@ -87,7 +87,7 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 		}
 	}
 	for i, name := range b.Tests {
-		ref, err := ParseSetRef(name)
+		ref, err := data.ParseRef(name)
 		if err != nil {
 			return nil, fmt.Errorf("benchmark.tests[%d]: %w", i, err)
 		}
@@ -153,7 +153,7 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 			cfg.DOS = sampling.DefaultDOSConfig(d.Candidates, run.Batch.OOD)
 			cfg.DOS.Trim = d.Trim
 			cfg.DOS.KMeans.NInit = d.NInit
-			if it := kmeansIters(d); it > 0 {
+			if it := d.Iters; it > 0 {
 				cfg.DOS.KMeans.Iters = it
 			}
 			m.DOS = &cfg.DOS
@@ -176,7 +176,3 @@ func scoreName(s string) string {
 	}
 	return s
 }
-
-// augmentName and kmeansIters read configuration fields that experiments/config is adding.
-func augmentName(run *config.Run) string { return "paper" }
-func kmeansIters(d *config.DOS) int      { return 0 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/oodlab/dos/benchmarks/metrics"
 	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/models/optim"
 	"github.com/oodlab/dos/sampling"
 )
@@ -29,8 +30,8 @@ var ErrInterrupted = errors.New("training interrupted; checkpoint written, the r
 
 // Settings are the training-loop settings that do not change what a run computes.
 type Settings struct {
-	// Paths of the run's files.
-	Checkpoint, Metrics, ScoresDir string
+	// Dir is the run's directory: checkpoint, metrics.jsonl and score files go there.
+	Dir *store.RunDir
 	// CheckpointEvery writes a mid-epoch checkpoint every so many iterations (0: only at the
 	// end of each epoch and when interrupted).
 	CheckpointEvery int
@@ -45,28 +46,14 @@ type Settings struct {
 	AfterStep func(epoch, iter int)
 }
 
-// EpochRecord is one line of the run's metrics.jsonl.
-type EpochRecord struct {
-	Epoch        int                `json:"epoch"`
-	Loss         float64            `json:"loss"`
-	IDLoss       float64            `json:"id_loss"`
-	OODLoss      float64            `json:"ood_loss"`
-	TrainAcc     float64            `json:"train_acc"`
-	LR           float64            `json:"lr"`
-	Seconds      float64            `json:"seconds"`
-	ImagesPerSec float64            `json:"images_per_sec"`
-	TestAcc      *float64           `json:"test_acc,omitempty"`
-	FPR95        map[string]float64 `json:"fpr95,omitempty"`
-	AUROC        map[string]float64 `json:"auroc,omitempty"`
-	Diagnostics  map[string]float64 `json:"diagnostics,omitempty"`
-}
-
 // Outcome is what a finished training run measured.
 type Outcome struct {
 	IDAccuracy float64                   `json:"id_accuracy"`
 	PerSet     map[string]metrics.Result `json:"per_set"`
 	Epochs     int                       `json:"epochs"`
 	Seconds    float64                   `json:"train_seconds"`
+	// EvalSeconds is the time of the final evaluation.
+	EvalSeconds float64 `json:"eval_seconds"`
 }
 
 // Trainer runs one configured training job.
@@ -121,21 +108,21 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 	pos := Position{}
 	var samplerState []byte
 	elapsed := 0.0
-	ckpt, err := LoadCheckpoint(t.Settings.Checkpoint)
+	ckpt, err := LoadCheckpoint(t.checkpointPath())
 	if err != nil {
 		return nil, err
 	}
 	if ckpt != nil {
 		if err := RestoreVariables(t.ctx, ckpt.Vars); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", t.Settings.Checkpoint, err)
+			return nil, fmt.Errorf("checkpoint %s: %w", t.checkpointPath(), err)
 		}
 		pos, samplerState, elapsed = ckpt.Position, ckpt.SamplerState, ckpt.Elapsed
 		if err := t.restoreSampler(samplerState); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: sampler state: %w", t.Settings.Checkpoint, err)
+			return nil, fmt.Errorf("checkpoint %s: sampler state: %w", t.checkpointPath(), err)
 		}
-		t.logf("resuming from epoch %d, iteration %d (%s)", pos.Epoch, pos.Iter, t.Settings.Checkpoint)
+		t.logf("resuming from epoch %d, iteration %d (%s)", pos.Epoch, pos.Iter, t.checkpointPath())
 	}
-	if err := trimRecords(t.Settings.Metrics, pos.Epoch); err != nil {
+	if err := trimRecords(t.Settings.Dir, pos.Epoch); err != nil {
 		return nil, err
 	}
 	idLoader := data.TrainLoader(t.Job.Train, t.IDBatch, t.Seed, augOrZero(t.Job.Aug), t.Job.Norm)
@@ -174,26 +161,30 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 		samplerState = nil
 		// The record goes first: a run killed between the two writes repeats the epoch's record,
 		// which trimRecords drops on resume, rather than losing it.
-		if err := appendJSONLine(t.Settings.Metrics, rec); err != nil {
+		if err := t.Settings.Dir.AppendEpoch(*rec); err != nil {
 			return nil, err
 		}
 		if err := t.save(Position{Epoch: epoch + 1}, nil, elapsed); err != nil {
 			return nil, err
 		}
+		rec.Time = time.Now().UTC()
 		t.logf("epoch %d/%d loss %.4f (id %.4f, ood %.4f) train-acc %.3f lr %.4g %.1fs %.0f img/s%s",
-			epoch+1, t.Epochs, rec.Loss, rec.IDLoss, rec.OODLoss, rec.TrainAcc, rec.LR, rec.Seconds, rec.ImagesPerSec, evalSuffix(rec))
+			epoch+1, t.Epochs, rec.Loss, rec.Diagnostics["id_loss"], rec.Diagnostics["ood_loss"], rec.Diagnostics["train_acc"],
+			rec.LR, rec.Seconds, rec.ImagesPerSec, evalSuffix(rec))
 	}
-	last := &EpochRecord{Epoch: t.Epochs}
+	last := &store.EpochRecord{Epoch: t.Epochs}
+	evalStart := time.Now()
 	out, err := t.evaluate(last, true)
 	if err != nil {
 		return nil, err
 	}
 	out.Epochs = t.Epochs
 	out.Seconds = elapsed
+	out.EvalSeconds = time.Since(evalStart).Seconds()
 	return out, nil
 }
 
-func evalSuffix(r *EpochRecord) string {
+func evalSuffix(r *store.EpochRecord) string {
 	if r.TestAcc == nil {
 		return ""
 	}
@@ -331,8 +322,8 @@ func padBatch(b *data.Batch, size int) []float32 {
 // trainEpoch runs the iterations [startIter, iters) of epoch. It returns stopped=true after
 // writing a checkpoint when cancel is done.
 func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int, idLoader *data.Loader,
-	rows []int32, elapsed *float64, epochStart time.Time) (*EpochRecord, bool, error) {
-	rec := &EpochRecord{Epoch: epoch + 1, Diagnostics: map[string]float64{}}
+	rows []int32, elapsed *float64, epochStart time.Time) (*store.EpochRecord, bool, error) {
+	rec := &store.EpochRecord{Epoch: epoch + 1, Diagnostics: map[string]float64{}}
 	var ood *data.Loader
 	oodBatch := t.OODBatch
 	dos, isDOS := t.Sampler.(sampling.GraphSelector)
@@ -408,7 +399,7 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int,
 		}
 		if math.IsNaN(vals[outLoss]) || math.IsInf(vals[outLoss], 0) {
 			return nil, false, fmt.Errorf("loss is %v at epoch %d, iteration %d (id loss %v, outlier loss %v): "+
-				"run stopped; the last good checkpoint (%s) is kept", vals[outLoss], epoch, iter, vals[outIDLoss], vals[outOODLoss], t.Settings.Checkpoint)
+				"run stopped; the last good checkpoint (%s) is kept", vals[outLoss], epoch, iter, vals[outIDLoss], vals[outOODLoss], t.checkpointPath())
 		}
 		for i := range numStepOutputs {
 			sums[i] += vals[i]
@@ -434,7 +425,9 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int,
 	bar.done()
 	n := float64(iters - startIter)
 	if n > 0 {
-		rec.Loss, rec.IDLoss, rec.OODLoss, rec.TrainAcc = sums[outLoss]/n, sums[outIDLoss]/n, sums[outOODLoss]/n, sums[outAccuracy]/n
+		rec.Loss = sums[outLoss] / n
+		rec.Diagnostics["id_loss"], rec.Diagnostics["ood_loss"], rec.Diagnostics["train_acc"] =
+			sums[outIDLoss]/n, sums[outOODLoss]/n, sums[outAccuracy]/n
 		for k, v := range diag {
 			rec.Diagnostics[k] = v / n
 		}
@@ -492,6 +485,11 @@ func decodeState(b []byte) (rows []int32, own []byte, err error) {
 	return rows, own, nil
 }
 
+// checkpointPath is the run's checkpoint file.
+func (t *Trainer) checkpointPath() string {
+	return filepath.Join(t.Settings.Dir.File(store.CheckpointDir), "training.ckpt")
+}
+
 func (t *Trainer) save(pos Position, samplerState []byte, elapsed float64) error {
 	if pos.Iter == 0 {
 		// At an epoch boundary the next epoch's rows are chosen afresh; keep the sampler's own state.
@@ -502,12 +500,15 @@ func (t *Trainer) save(pos Position, samplerState []byte, elapsed float64) error
 		return err
 	}
 	c := &Checkpoint{Position: pos, SamplerState: samplerState, Elapsed: elapsed, Vars: vars}
-	return c.Save(t.Settings.Checkpoint)
+	if err := os.MkdirAll(t.Settings.Dir.File(store.CheckpointDir), 0o755); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return c.Save(t.checkpointPath())
 }
 
 // evaluate scores the ID test set and every OOD test set; with final, it also writes the score
 // files and returns the outcome.
-func (t *Trainer) evaluate(rec *EpochRecord, final bool) (*Outcome, error) {
+func (t *Trainer) evaluate(rec *store.EpochRecord, final bool) (*Outcome, error) {
 	e, err := t.exec("score", t.Model.ScoreGraph)
 	if err != nil {
 		return nil, err
@@ -545,10 +546,10 @@ func (t *Trainer) evaluate(rec *EpochRecord, final bool) (*Outcome, error) {
 		return nil, err
 	}
 	rec.TestAcc = &acc
-	rec.FPR95, rec.AUROC = map[string]float64{}, map[string]float64{}
+	rec.FPR95 = map[string]float64{}
 	out := &Outcome{IDAccuracy: acc, PerSet: map[string]metrics.Result{}}
 	if final {
-		if err := writeScores(t.Settings.ScoresDir, "id-test", idScores); err != nil {
+		if err := writeScores(t.Settings.Dir.File(store.ScoresDir), "id-test", idScores); err != nil {
 			return nil, err
 		}
 	}
@@ -563,9 +564,12 @@ func (t *Trainer) evaluate(rec *EpochRecord, final bool) (*Outcome, error) {
 		}
 		out.PerSet[ts.Name] = r
 		rec.FPR95[ts.Name] = r.FPR95
-		rec.AUROC[ts.Name] = r.AUROC
+		if rec.Diagnostics == nil {
+			rec.Diagnostics = map[string]float64{}
+		}
+		rec.Diagnostics["auroc/"+ts.Name] = r.AUROC
 		if final {
-			if err := writeScores(t.Settings.ScoresDir, ts.Name, s); err != nil {
+			if err := writeScores(t.Settings.Dir.File(store.ScoresDir), ts.Name, s); err != nil {
 				return nil, err
 			}
 		}
@@ -585,29 +589,7 @@ func writeScores(dir, name string, scores []float64) error {
 	if err := data.EncodeNPY(&buf, []int{len(scores)}, scores, 1); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes())
-}
-
-func appendJSONLine(path string, v any) error {
-	if path == "" {
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("metrics %s: %w", path, err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("metrics %s: %w", path, err)
-	}
-	return nil
+	return store.WriteFileAtomic(path, buf.Bytes())
 }
 
 // statefulSampler is a sampler whose choices depend on state it keeps across epochs (POEM's
@@ -617,30 +599,28 @@ type statefulSampler interface {
 	UnmarshalState([]byte) error
 }
 
-// trimRecords keeps the records of the first epochs epochs in the metrics file: those of later
-// epochs were written by a run that stopped before checkpointing them, and will be redone.
-func trimRecords(path string, epochs int) error {
-	if path == "" {
-		return nil
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+// trimRecords keeps the records of the first epochs epochs in the run's metrics file: those of
+// later epochs were written by a run that stopped before checkpointing them, and will be redone.
+func trimRecords(dir *store.RunDir, epochs int) error {
+	recs, err := dir.Epochs()
 	if err != nil {
-		return fmt.Errorf("metrics %s: %w", path, err)
+		return err
 	}
 	var keep bytes.Buffer
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		var r EpochRecord
-		if len(bytes.TrimSpace(line)) == 0 || json.Unmarshal(line, &r) != nil || r.Epoch > epochs {
+	dropped := false
+	for _, r := range recs {
+		if r.Epoch > epochs {
+			dropped = true
 			continue
 		}
-		keep.Write(line)
-		keep.WriteByte('\n')
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		keep.Write(append(b, '\n'))
 	}
-	if keep.Len() == len(b) {
+	if !dropped {
 		return nil
 	}
-	return writeFileAtomic(path, keep.Bytes())
+	return store.WriteFileAtomic(dir.File(store.MetricsFile), keep.Bytes())
 }

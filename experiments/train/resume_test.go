@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/oodlab/dos/experiments/store"
 )
 
 const (
@@ -63,7 +65,7 @@ func TestExactResumeAfterKill(t *testing.T) {
 			if err := child.Start(); err != nil {
 				t.Fatal(err)
 			}
-			ckptPath := filepath.Join(dir, "checkpoint.bin")
+			ckptPath := filepath.Join(dir, store.CheckpointDir, "training.ckpt")
 			deadline := time.Now().Add(60 * time.Second)
 			var killedAt Position
 			for {
@@ -113,7 +115,7 @@ func TestExactResumeAfterKill(t *testing.T) {
 					t.Fatalf("metrics of %s after resume %+v, want %+v", name, g, w)
 				}
 			}
-			if n := len(readRecords(t, filepath.Join(dir, "metrics.jsonl"))); n != 3 {
+			if n := len(readRecords(t, dir)); n != 3 {
 				t.Fatalf("%d epoch records after resume, want 3", n)
 			}
 		})

@@ -1,17 +1,14 @@
 package train
 
 import (
-	"bufio"
 	stdctx "context"
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/models/backend"
 )
 
@@ -59,9 +56,7 @@ func newTinyTrainer(t testing.TB, run *config.Run, dir string) *Trainer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewTrainer(goBackend(t), run, job, Settings{
-		Checkpoint: filepath.Join(dir, "checkpoint.bin"), Metrics: filepath.Join(dir, "metrics.jsonl"),
-		ScoresDir: filepath.Join(dir, "scores"), EvalBatch: 32})
+	tr, err := NewTrainer(goBackend(t), run, job, Settings{Dir: &store.RunDir{Path: dir, Run: run}, EvalBatch: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +81,7 @@ func TestEveryMethodTrains(t *testing.T) {
 			if math.IsNaN(r.AUROC) || out.IDAccuracy < 0 || out.IDAccuracy > 1 {
 				t.Fatalf("bad outcome %+v", out)
 			}
-			recs := readRecords(t, filepath.Join(dir, "metrics.jsonl"))
+			recs := readRecords(t, dir)
 			if len(recs) != run.Epochs {
 				t.Fatalf("%d epoch records, want %d", len(recs), run.Epochs)
 			}
@@ -100,12 +95,12 @@ func TestEveryMethodTrains(t *testing.T) {
 			// outlier term falls too (the model learns to flag them). The ID term alone may rise
 			// early on under the energy margins, as in the official runs.
 			t.Logf("loss %.4f -> %.4f, id loss %.4f -> %.4f, outlier loss %.4f -> %.4f",
-				first.Loss, last.Loss, first.IDLoss, last.IDLoss, first.OODLoss, last.OODLoss)
+				first.Loss, last.Loss, first.Diagnostics["id_loss"], last.Diagnostics["id_loss"], first.Diagnostics["ood_loss"], last.Diagnostics["ood_loss"])
 			if !(last.Loss < first.Loss) {
 				t.Errorf("loss did not fall: %.4f -> %.4f", first.Loss, last.Loss)
 			}
-			if run.Method.Sampler != config.SamplerNone && !(last.OODLoss < first.OODLoss) {
-				t.Errorf("outlier loss did not fall: %.4f -> %.4f", first.OODLoss, last.OODLoss)
+			if run.Method.Sampler != config.SamplerNone && !(last.Diagnostics["ood_loss"] < first.Diagnostics["ood_loss"]) {
+				t.Errorf("outlier loss did not fall: %.4f -> %.4f", first.Diagnostics["ood_loss"], last.Diagnostics["ood_loss"])
 			}
 			if method == "dos" && (last.Diagnostics["dos_inertia"] <= 0 || last.Diagnostics["pabs_picks"] > last.Diagnostics["pabs_all"]) {
 				t.Errorf("DOS diagnostics implausible: %v (picks are each cluster's least uncertain, so their mean p_abs cannot exceed the block's)", last.Diagnostics)
@@ -114,21 +109,11 @@ func TestEveryMethodTrains(t *testing.T) {
 	}
 }
 
-func readRecords(t testing.TB, path string) []EpochRecord {
+func readRecords(t testing.TB, dir string) []store.EpochRecord {
 	t.Helper()
-	f, err := os.Open(path)
+	recs, err := (&store.RunDir{Path: dir}).Epochs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []EpochRecord
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var r EpochRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return recs
 }
