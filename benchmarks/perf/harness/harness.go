@@ -69,8 +69,8 @@ type Config struct {
 	Split bool
 	// Pipeline also measures the data pipeline's throughput.
 	Pipeline bool
-	// PipelineBatches is the number of ID batches (and candidate blocks) timed per pipeline
-	// measurement (0 = 20).
+	// PipelineBatches is the least number of ID batches (and candidate blocks) timed per pipeline
+	// measurement, which also lasts at least one second (0 = 20).
 	PipelineBatches int
 	// LR is the learning rate fed to the train steps.
 	LR float64
@@ -467,13 +467,15 @@ func measurePipeline(cfg Config, log io.Writer) (*Pipeline, error) {
 		if _, err := l.Batch(0, 0); err != nil { // warm-up
 			return 0, err
 		}
+		// At least nb batches and at least one second, so fast loaders are not timed on a few ms.
 		start := time.Now()
-		for i := range nb {
-			if _, err := l.Batch(1+i/per, i%per); err != nil {
+		n := 0
+		for ; n < nb || time.Since(start) < time.Second; n++ {
+			if _, err := l.Batch(1+n/per, n%per); err != nil {
 				return 0, err
 			}
 		}
-		return float64(nb) / time.Since(start).Seconds(), nil
+		return float64(n) / time.Since(start).Seconds(), nil
 	}
 	var err error
 	idL := data.TrainLoader(pool, cfg.IDBatch, cfg.Seed, data.PaperAugment(), norm)
