@@ -27,6 +27,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/benchmarks/report"
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/grids"
 	"github.com/oodlab/dos/experiments/store"
@@ -161,6 +162,9 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, newExec e
 	}
 	fmt.Fprintf(stdout, "grid %s: %d/%d done, %d run now, %d busy in another runner, %d failed\n",
 		g.Name, sum.Done, sum.Total, sum.Ran, sum.Busy, sum.Failed)
+	if err := printTable(stdout, st, g.Name, runs); err != nil {
+		fmt.Fprintln(stderr, "experiments: results table:", err)
+	}
 	if sum.Failed > 0 {
 		fmt.Fprintf(stderr, "experiments: %d runs failed:\n%v\n", sum.Failed, sum.Err())
 		return exitFailed
@@ -271,5 +275,22 @@ func dryRun(w io.Writer, g *config.Grid, runs []*config.Run, outDir, dataDir str
 	}
 	fmt.Fprintf(w, "data: missing in %s: %s\n", dataDir, strings.Join(names, ", "))
 	printMissing(w, missing)
+	return nil
+}
+
+// printTable prints the grid's results in the paper's layout (the runs done so far).
+func printTable(w io.Writer, st *store.Store, grid string, runs []*config.Run) error {
+	col, err := report.Collect(st, grid, runs)
+	if err != nil {
+		return err
+	}
+	for _, warn := range col.Warnings {
+		fmt.Fprintln(w, "warning:", warn)
+	}
+	t, err := report.BuildTable(col.Runs, report.TableOptions{Title: "Grid " + grid})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%s\n", t.Markdown())
 	return nil
 }

@@ -199,8 +199,15 @@ func (rn *Runner) one(ctx context.Context, d *RunDir) (outcome string, elapsed t
 	}
 	if err != nil {
 		fmt.Fprintf(log, "=== %s stopped after %s: %v\n", time.Now().Format(time.RFC3339), elapsed.Round(time.Second), err)
+		if ctx.Err() == nil {
+			// A failure, not an interruption: record it for reports (a later success removes it).
+			if werr := WriteFileAtomic(d.File(ErrorFile), []byte(err.Error()+"\n")); werr != nil {
+				fmt.Fprintf(log, "=== could not record the failure: %v\n", werr)
+			}
+		}
 		return "", elapsed, err
 	}
+	os.Remove(d.File(ErrorFile))
 	fmt.Fprintf(log, "=== %s done in %s\n", time.Now().Format(time.RFC3339), elapsed.Round(time.Second))
 	return "done", elapsed, nil
 }

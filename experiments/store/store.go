@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/oodlab/dos/experiments/config"
@@ -46,6 +47,8 @@ const (
 	ScoresDir = "scores"
 	// CheckpointDir holds checkpoints.
 	CheckpointDir = "checkpoint"
+	// ErrorFile holds the error of the last failed attempt (removed when the run finishes).
+	ErrorFile = "error.txt"
 )
 
 // Store is a run store rooted at a directory.
@@ -251,6 +254,8 @@ type Status struct {
 	Lock *LockedError
 	// Err explains Corrupt.
 	Err error
+	// Failure is the error of the last failed attempt of a run that is not done ("" if none).
+	Failure string
 }
 
 // String is a one-word state with details: "done", "partial (epoch 3 of
@@ -260,6 +265,9 @@ func (s Status) String() string {
 	case Done:
 		return "done"
 	case Partial:
+		if s.Failure != "" {
+			return fmt.Sprintf("failed at epoch %d of %d: %s", s.Epoch, s.Epochs, s.Failure)
+		}
 		return fmt.Sprintf("partial (epoch %d of %d)", s.Epoch, s.Epochs)
 	case Locked:
 		if s.Lock != nil && s.Lock.Holder.PID != 0 {
@@ -296,6 +304,9 @@ func (d *RunDir) Status(opts LockOptions) (Status, error) {
 	if len(recs) > 0 {
 		st.Epoch = recs[len(recs)-1].Epoch
 	}
+	if b, err := os.ReadFile(d.File(ErrorFile)); err == nil {
+		st.Failure = strings.TrimSpace(string(b))
+	}
 	ls, err := inspectLock(d.File(LockFile), opts.withDefaults())
 	if err == nil && !ls.stale {
 		st.State, st.Lock = Locked, &LockedError{Path: d.File(LockFile), Holder: ls.info, Age: ls.age}
@@ -304,7 +315,7 @@ func (d *RunDir) Status(opts LockOptions) (Status, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return st, err
 	}
-	if st.Epoch > 0 {
+	if st.Epoch > 0 || st.Failure != "" {
 		st.State = Partial
 	}
 	return st, nil

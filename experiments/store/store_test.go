@@ -497,3 +497,45 @@ func TestRunnerCancelAndFailures(t *testing.T) {
 		t.Errorf("run.log does not record the stop:\n%s", log)
 	}
 }
+
+// failingExec fails its first execution after one epoch, then behaves like fakeExec.
+type failingExec struct {
+	fakeExec
+	failed bool
+}
+
+func (f *failingExec) Execute(ctx context.Context, run *config.Run, dir *RunDir, log io.Writer) error {
+	if !f.failed {
+		f.failed = true
+		if err := dir.AppendEpoch(EpochRecord{Epoch: 1}); err != nil {
+			return err
+		}
+		return errors.New("loss is NaN at epoch 1, iteration 7")
+	}
+	return f.fakeExec.Execute(ctx, run, dir, log)
+}
+
+// TestFailureRecorded: a failed run is reported as failed (not silently partial) with its error,
+// nothing is marked done, and a later successful attempt clears the failure.
+func TestFailureRecorded(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	runs := testRuns(t, 1)
+	ex := &failingExec{fakeExec: fakeExec{count: map[string]int{}}}
+	rn := &Runner{Store: s, Grid: "g", Exec: ex}
+	sum, _ := rn.Run(context.Background(), runs)
+	if sum.Failed != 1 || sum.Done != 0 {
+		t.Fatalf("summary %+v, want one failed run", sum)
+	}
+	d, _ := s.Dir("g", runs[0])
+	st, err := d.Status(LockOptions{})
+	if err != nil || st.State != Partial || !strings.Contains(st.Failure, "NaN at epoch 1") ||
+		!strings.HasPrefix(st.String(), "failed at epoch 1 of") {
+		t.Fatalf("status after failure %+v (%q), %v", st, st, err)
+	}
+	if _, err := rn.Run(context.Background(), runs); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := d.Status(LockOptions{}); st.State != Done || st.Failure != "" {
+		t.Fatalf("status after a successful retry %+v", st)
+	}
+}
