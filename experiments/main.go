@@ -26,8 +26,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/benchmarks/report"
+	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/grids"
 	"github.com/oodlab/dos/experiments/store"

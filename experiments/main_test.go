@@ -138,11 +138,13 @@ func (f *fakeExec) Execute(ctx context.Context, r *config.Run, d *store.RunDir, 
 
 func TestRunGrid(t *testing.T) {
 	grid, outDir := synthGrid(t), t.TempDir()
-	// Executor not wired yet: a clear error.
-	code, _, errs := run(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir)
-	if code != exitFailed || !strings.Contains(errs, "training executor not wired") {
-		t.Errorf("unwired: exit %d %s", code, errs)
+	// The real executor refuses a benchmark whose sets differ in shape, naming the set, and
+	// records the failures.
+	code, _, errs := run(t, context.Background(), newExecutor, "--grid", grid, "--out", outDir, "--backend", "go")
+	if code != exitFailed || !strings.Contains(errs, "benchmark.tests[0] synthetic-svhn: images are 32x32x3, the ID images 28x28x1") {
+		t.Errorf("shape mismatch: exit %d %s", code, errs)
 	}
+	os.RemoveAll(outDir)
 	// Interrupt the first run: exit 130, run left partial, resumable.
 	blocker := &fakeExec{block: make(chan struct{}), started: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -100,7 +100,38 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 		}
 		job.Tests = append(job.Tests, TestSet{Name: name, Images: m})
 	}
+	if err := checkShapes(job); err != nil {
+		return nil, err
+	}
 	return job, nil
+}
+
+// checkShapes requires every set of a job to have the ID images' shape: the network sees them
+// all in one graph.
+func checkShapes(job *Job) error {
+	want := [3]int{job.Train.H, job.Train.W, job.Train.C}
+	check := func(field, name string, src data.Source) error {
+		h, w, c := src.Dims()
+		if [3]int{h, w, c} != want {
+			return fmt.Errorf("%s %s: images are %dx%dx%d, the ID images %dx%dx%d: every set of a benchmark needs the ID shape",
+				field, name, h, w, c, want[0], want[1], want[2])
+		}
+		return nil
+	}
+	if err := check("benchmark.id", "test split", job.Test); err != nil {
+		return err
+	}
+	if job.Pool != nil {
+		if err := check("benchmark.pool", "", job.Pool); err != nil {
+			return err
+		}
+	}
+	for i, ts := range job.Tests {
+		if err := check(fmt.Sprintf("benchmark.tests[%d]", i), ts.Name, ts.Images); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NewTrainer builds the trainer of run on job's data.
