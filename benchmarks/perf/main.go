@@ -7,6 +7,7 @@
 //	go run ./benchmarks/perf --method kmeans --candidates 384 --ood-batch 64 --feature-dim 342
 //	go run ./benchmarks/perf --method none --pipeline
 //	go run ./benchmarks/perf ... --compare peer.json   # ratio against benchmarks/peer/dos_peer.py
+//	go run ./benchmarks/perf --load ours.json --compare peer.json
 package main
 
 import (
@@ -53,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	be := backend.Flag(fs)
 	jsonPath := fs.String("json", "", "also write the JSON line to this file")
 	compare := fs.String("compare", "", "a JSON result of the PyTorch peer (or of this harness) to compare with")
+	load := fs.String("load", "", "print this stored JSON result (and --compare) instead of measuring")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,8 +69,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--compare: %w", err)
 		}
 	}
-	res, err := harness.Run(cfg, stderr)
-	if err != nil {
+	var res *harness.Result
+	var err error
+	if *load != "" {
+		if res, err = harness.ReadResult(*load); err != nil {
+			return fmt.Errorf("--load: %w", err)
+		}
+	} else if res, err = harness.Run(cfg, stderr); err != nil {
 		return err
 	}
 	line, err := res.JSON()
