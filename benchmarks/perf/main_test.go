@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,6 +79,16 @@ func TestHarnessTiny(t *testing.T) {
 		t.Errorf("--json file does not hold the printed result")
 	}
 
+	// --load prints the stored result again, without measuring.
+	out.Reset()
+	if err := run([]string{"--load", jsonPath, "--compare", jsonPath}, &out, &errOut); err != nil {
+		t.Fatalf("run --load: %v", err)
+	}
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	if lines[len(lines)-1] != strings.TrimSpace(r2line(t, jsonPath)) || !strings.Contains(out.String(), "1.00x") {
+		t.Errorf("--load output:\n%s", out.String())
+	}
+
 	// --method kmeans: the clustering part alone, compared with the file written above.
 	out.Reset()
 	args = []string{"--backend", "go", "--method", "kmeans", "--candidates", "16", "--ood-batch", "4",
@@ -118,4 +129,14 @@ func TestFlagErrors(t *testing.T) {
 			t.Errorf("%v: error %v, want one naming %q", c.args, err, c.want)
 		}
 	}
+}
+
+// r2line returns the JSON line stored in path.
+func r2line(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
