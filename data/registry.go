@@ -45,6 +45,16 @@ var (
 	imagenetTest = Transform{Resize: 256, CropH: 224, CropW: 224}
 )
 
+// sameFiles maps sets that read another set's files (with another transform) to that set,
+// whose name fetch knows.
+var sameFiles = map[string]string{"textures-224": "textures"}
+
+// mosManual says where the MOS benchmark's subsets come from and where they go.
+func mosManual(name string) string {
+	return "the MOS OOD subsets are distributed by the authors of MOS (Huang & Li, CVPR 2021) from their repository " +
+		"(deeplearning-wisc/large_scale_ood): download " + name + ".tar.gz and unpack its images under DIR/mos/" + name + "/"
+}
+
 func specs() []Spec {
 	in := func(parts ...string) func(string) []string {
 		return func(dir string) []string {
@@ -112,6 +122,27 @@ func specs() []Spec {
 			Manual: "ImageNet 64x64 needs an image-net.org login: download Imagenet64_train_part1.zip and part2 (npz format) " +
 				"and unpack the train_data_batch_*.npz files into DIR/imagenet64/",
 			open: func(dir, split string) (Source, error) { return ReadImageNet64(filepath.Join(dir, "imagenet64")) }},
+		// The large-scale OOD benchmark of MOS (Huang & Li, CVPR 2021): 10,000-image subsets of
+		// iNaturalist, SUN and Places with no concept shared with ImageNet-1K, used by the
+		// project's own imagenet1k grid, with the ImageNet evaluation transform.
+		{Name: "inaturalist", Role: "ood", H: 224, W: 224, C: 3, Splits: []string{"test"},
+			Note: "MOS iNaturalist subset (10,000 images), resize 256 + centre crop 224", files: in("mos/iNaturalist"),
+			Manual: mosManual("iNaturalist"), open: folder("mos/iNaturalist", imagenetTest)},
+		{Name: "sun", Role: "ood", H: 224, W: 224, C: 3, Splits: []string{"test"},
+			Note: "MOS SUN subset (10,000 images), resize 256 + centre crop 224", files: in("mos/SUN"),
+			Manual: mosManual("SUN"), open: folder("mos/SUN", imagenetTest)},
+		{Name: "places", Role: "ood", H: 224, W: 224, C: 3, Splits: []string{"test"},
+			Note: "MOS Places subset (10,000 images), resize 256 + centre crop 224", files: in("mos/Places"),
+			Manual: mosManual("Places"), open: folder("mos/Places", imagenetTest)},
+		{Name: "textures-224", Role: "ood", Classes: 47, H: 224, W: 224, C: 3, Splits: []string{"test"},
+			Note: "DTD images/ at ImageNet scale: resize 256 + centre crop 224", files: in("dtd/images"),
+			open: folder("dtd/images", imagenetTest)},
+		{Name: "imagenet21k-ood", Role: "auxiliary", H: 224, W: 224, C: 3, Splits: []string{"train"},
+			Note:  "user-provided outlier pool for ImageNet-1K: images of ImageNet-21K synsets outside ImageNet-1K, one folder per synset, resize 256 + centre crop 224",
+			files: in("imagenet21k-ood"),
+			Manual: "the ImageNet-21K release needs an image-net.org licence: place images of synsets that are NOT in ImageNet-1K " +
+				"(and share no concept with the test sets) under DIR/imagenet21k-ood/<synset>/*.JPEG",
+			open: folder("imagenet21k-ood", imagenetTest)},
 		{Name: "mnist", Role: "small", Classes: 10, H: 28, W: 28, C: 1, Splits: []string{"train", "test"},
 			Note: "MNIST IDX from DIR/mnist, else from the Go module " + GoMNISTModule + " (data/ folder in the module cache)",
 			open: func(dir, split string) (Source, error) {
@@ -237,7 +268,11 @@ func Missing(name, dir string) []string {
 	if s.files == nil {
 		return nil
 	}
-	how := fmt.Sprintf("get it with: go run ./tools/fetch %s --dir %s", name, dir)
+	fetchName := name
+	if base, ok := sameFiles[name]; ok {
+		fetchName = base
+	}
+	how := fmt.Sprintf("get it with: go run ./tools/fetch %s --dir %s", fetchName, dir)
 	if s.Manual != "" {
 		how = s.Manual
 	}
