@@ -51,7 +51,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", "datasets", "data directory")
+	dir := fs.String("dir", defaultDataDir(), "data directory (default $OOD_DATA, else ./data: the experiments command's default)")
 	base := fs.String("base-url", "", "fetch every file from this base address instead of the publisher's (mirrors, tests)")
 	list := fs.Bool("list", false, "print the download table (addresses, checksums and their sources) and exit")
 	quiet := fs.Bool("quiet", false, "no progress bar")
@@ -94,4 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("not fetched: %s", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// defaultDataDir is $OOD_DATA, else ./data, as for go run ./experiments.
+func defaultDataDir() string {
+	if d := os.Getenv("OOD_DATA"); d != "" {
+		return d
+	}
+	return "data"
 }
