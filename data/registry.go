@@ -354,3 +354,12 @@ func MaterializeParallel(src Source, workers int) (*Images, error) {
 	}
 	return out, nil
 }
+
+// DefaultDir is the data directory every command uses unless told otherwise: $OOD_DATA, else
+// ./data.
+func DefaultDir() string {
+	if d := os.Getenv("OOD_DATA"); d != "" {
+		return d
+	}
+	return "data"
+}

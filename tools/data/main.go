@@ -52,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", defaultDataDir(), "data directory (default $OOD_DATA, else ./data: the experiments command's default)")
+	dir := fs.String("dir", data.DefaultDir(), "data directory (default $OOD_DATA, else ./data: the experiments command's default)")
 	var pos []string
 	rest := args[1:]
 	for {
@@ -146,10 +146,3 @@ func histogram(labels []int32, classes int) []int {
 	return hist
 }
 
-// defaultDataDir is $OOD_DATA, else ./data, as for go run ./experiments.
-func defaultDataDir() string {
-	if d := os.Getenv("OOD_DATA"); d != "" {
-		return d
-	}
-	return "data"
-}
