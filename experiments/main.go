@@ -172,7 +172,6 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, newExec e
 	return exitOK
 }
 
-
 // printList prints the embedded grids and the registered methods.
 func printList(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

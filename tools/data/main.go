@@ -145,4 +145,3 @@ func histogram(labels []int32, classes int) []int {
 	}
 	return hist
 }
-
