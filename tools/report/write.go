@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/oodlab/dos/benchmarks/metrics"
+	"github.com/oodlab/dos/benchmarks/report"
+	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/store"
+)
+
+// Section is the tables and plots of one benchmark and network of the grid
+// (a grid has one unless it has an axis over them).
+type Section struct {
+	// Suffix distinguishes the files of several sections ("" for one).
+	Suffix string
+	// Benchmark and Network are those of the section's runs.
+	Benchmark, Network string
+	// Runs are the section's run results, in grid order.
+	Runs []report.RunResult
+	// PlotRuns are Runs less those with a corrupt results file.
+	PlotRuns []report.RunResult
+	// Table is the results table (nil with TableNote saying why).
+	Table     *report.Table
+	TableNote string
+	// Compare sets the table beside the paper's Table 1 (CIFAR-100 only).
+	Compare     *report.Comparison
+	CompareNote string
+	// Plots are the figures, in report order.
+	Plots []Plot
+	// Notes say which plots could not be drawn and why.
+	Notes []string
+}
+
+// Plot is one figure written as SVG and PNG.
+type Plot struct {
+	// Title is a heading, Caption says what is shown.
+	Title, Caption string
+	// Base is the file name without extension under plots/.
+	Base string
+	// SVG is the figure as SVG, embedded in the HTML report.
+	SVG []byte
+}
+
+// write makes the output directory and writes every file; it returns the
+// files written, relative to the output directory.
+func write(rep *Report) ([]string, error) {
+	out := rep.Opts.Out
+	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	var files []string
+	put := func(name string, b []byte) error {
+		if err := os.WriteFile(filepath.Join(out, name), b, 0o644); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		files = append(files, name)
+		return nil
+	}
+	secs := sections(rep)
+	for _, s := range secs {
+		buildTables(rep, s)
+		if s.Table != nil {
+			for _, f := range []struct{ ext, text string }{{"md", s.Table.Markdown()}, {"csv", s.Table.CSV()}, {"tex", s.Table.LaTeX()}} {
+				if err := put("table"+s.Suffix+"."+f.ext, []byte(f.text)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if s.Compare != nil {
+			for _, f := range []struct{ ext, text string }{{"md", s.Compare.Markdown()}, {"csv", s.Compare.CSV()}, {"tex", s.Compare.LaTeX()}} {
+				if err := put("compare"+s.Suffix+"."+f.ext, []byte(f.text)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := buildPlots(rep, s); err != nil {
+			return nil, err
+		}
+		for _, p := range s.Plots {
+			files = append(files, "plots/"+p.Base+".svg", "plots/"+p.Base+".png")
+		}
+	}
+	if err := put("report.md", []byte(markdownReport(rep, secs))); err != nil {
+		return nil, err
+	}
+	html, err := htmlReport(rep, secs)
+	if err != nil {
+		return nil, err
+	}
+	if err := put("report.html", html); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// sections groups the runs by benchmark and network, in grid order.
+func sections(rep *Report) []*Section {
+	var secs []*Section
+	byKey := map[string]*Section{}
+	for _, e := range rep.Runs {
+		k := e.Result.Benchmark + "\x00" + e.Result.Network
+		s, ok := byKey[k]
+		if !ok {
+			s = &Section{Benchmark: e.Result.Benchmark, Network: e.Result.Network}
+			byKey[k] = s
+			secs = append(secs, s)
+		}
+		s.Runs = append(s.Runs, e.Result)
+		if !e.Corrupt {
+			s.PlotRuns = append(s.PlotRuns, e.Result)
+		}
+	}
+	if len(secs) > 1 {
+		for _, s := range secs {
+			s.Suffix = "-" + fileSafe(s.Benchmark+"-"+s.Network)
+		}
+	}
+	return secs
+}
+
+// fileSafe replaces characters other than letters, digits, '-' and '.' by '_'.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// buildTables fills the section's table and comparison.
+func buildTables(rep *Report, s *Section) {
+	title := "Grid " + rep.Grid.Name
+	t, err := report.BuildTable(s.Runs, report.TableOptions{Convention: rep.Opts.Convention, Title: title})
+	if err != nil {
+		s.TableNote = "No table: " + strings.TrimPrefix(err.Error(), "report: ") + "."
+		return
+	}
+	s.Table = t
+	if s.Benchmark != "cifar100" {
+		return
+	}
+	idt := t
+	if rep.Opts.Convention != metrics.IDPositive {
+		// The paper reports the ID-positive FPR95: compare in its convention.
+		if idt, err = report.BuildTable(s.Runs, report.TableOptions{Convention: metrics.IDPositive, Title: title}); err != nil {
+			s.CompareNote = "No comparison with the paper: " + err.Error() + "."
+			return
+		}
+		s.CompareNote = "The comparison uses the ID-positive FPR95 (the paper's), whatever --fpr says."
+	}
+	c, err := report.CompareWithPaper(idt)
+	if err != nil {
+		s.CompareNote = "No comparison with the paper: " + strings.TrimPrefix(err.Error(), "report: ") + "."
+		return
+	}
+	s.Compare = c
+}
+
+// buildPlots draws the section's figures and writes them as SVG and PNG.
+func buildPlots(rep *Report, s *Section) error {
+	add := func(title, caption, base string, fig *report.Figure, err error) error {
+		if err != nil {
+			s.Notes = append(s.Notes, fmt.Sprintf("%s: not drawn: %s.", title, strings.TrimPrefix(err.Error(), "report: ")))
+			return nil
+		}
+		base += s.Suffix
+		var svg bytes.Buffer
+		if err := fig.Encode(&svg, "svg"); err != nil {
+			return fmt.Errorf("plot %s: %w", base, err)
+		}
+		if err := os.WriteFile(filepath.Join(rep.Opts.Out, "plots", base+".svg"), svg.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		if err := fig.Save(filepath.Join(rep.Opts.Out, "plots", base+".png")); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		s.Plots = append(s.Plots, Plot{Title: title, Caption: caption, Base: base, SVG: svg.Bytes()})
+		return nil
+	}
+	withEpochs := slices.ContainsFunc(s.PlotRuns, func(r report.RunResult) bool { return len(r.Epochs) > 0 })
+	if withEpochs {
+		fig, err := report.TrainingCurves(s.PlotRuns)
+		if err := add("Training curves", "FPR95 (ID-positive, mean over the OOD test sets, %) and ID test accuracy (%) "+
+			"against the epoch, per method, mean over seeds; only evaluated epochs (eval_every) have points, the last "+
+			"epoch's from the final evaluation (results.json). Runs not finished contribute the epochs they completed.", "training", fig, err); err != nil {
+			return err
+		}
+	} else {
+		s.Notes = append(s.Notes, "Training curves: not drawn: no run has epoch records yet.")
+	}
+	if err := scorePlots(rep, s, add); err != nil {
+		return err
+	}
+	hasDiag := slices.ContainsFunc(s.PlotRuns, func(r report.RunResult) bool {
+		return slices.ContainsFunc(r.Epochs, func(e report.EpochRecord) bool {
+			_, a := e.Diagnostics[report.DiagInertia]
+			_, b := e.Diagnostics[report.DiagPAbsPicks]
+			return a || b
+		})
+	})
+	if hasDiag {
+		fig, err := report.DOSDiagnostics(s.PlotRuns)
+		if err := add("DOS diagnostics", "Per epoch, mean over seeds: the K-means inertia of the normalised candidate features, "+
+			"and the mean absent-class probability p_abs of the outliers DOS picked (solid) against that of all candidates (dashed).",
+			"dos-diagnostics", fig, err); err != nil {
+			return err
+		}
+	} else {
+		s.Notes = append(s.Notes, "DOS diagnostics: not drawn: no run records "+report.DiagInertia+" or "+report.DiagPAbsPicks+".")
+	}
+	if withEpochs {
+		fig, err := report.EpochTimes(s.PlotRuns)
+		if err := add("Seconds per epoch", "Wall time of each training epoch in seconds (the seconds field of metrics.jsonl), per method, mean over seeds.", "epoch-times", fig, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scorePlots draws, per method, the score histograms of its first done run
+// whose scores are stored.
+func scorePlots(rep *Report, s *Section, add func(title, caption, base string, fig *report.Figure, err error) error) error {
+	var methods []string
+	first := map[string]*RunEntry{}
+	for i := range rep.Runs {
+		e := &rep.Runs[i]
+		r := e.Result
+		if r.Benchmark != s.Benchmark || r.Network != s.Network {
+			continue
+		}
+		if !slices.Contains(methods, r.Method) {
+			methods = append(methods, r.Method)
+		}
+		if r.Status == report.StatusDone && first[r.Method] == nil {
+			if _, err := os.Stat(e.Dir.File(filepath.Join(store.ScoresDir, "id-test.npy"))); err == nil {
+				first[r.Method] = e
+			}
+		}
+	}
+	report.SortMethods(methods)
+	for _, m := range methods {
+		title := "Test scores of " + report.MethodName(m)
+		e := first[m]
+		if e == nil {
+			s.Notes = append(s.Notes, title+": not drawn: no done run of the method has stored scores ("+store.ScoresDir+"/id-test.npy).")
+			continue
+		}
+		id, ood, err := readScores(e)
+		if err != nil {
+			rep.Warnings = append(rep.Warnings, err.Error())
+			s.Notes = append(s.Notes, title+": not drawn: "+err.Error()+".")
+			continue
+		}
+		fig, err := report.ScoreHistograms(id, ood, report.HistogramOptions{ScoreLabel: scoreLabel(e.Dir.Run.Method.Score), Cols: 3})
+		caption := fmt.Sprintf("Normalised histograms of the test scores of run %s (seed %d): the ID test set against each OOD test set.",
+			e.Name, e.Result.Seed)
+		if err := add(title, caption, "scores-"+fileSafe(m), fig, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readScores reads a run's stored ID and OOD test scores.
+func readScores(e *RunEntry) (report.ScoreSet, []report.ScoreSet, error) {
+	read := func(name string) ([]float64, error) {
+		p := e.Dir.File(filepath.Join(store.ScoresDir, name+".npy"))
+		a, err := data.ReadNPY(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", p, err)
+		}
+		v, err := a.Float64s()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", p, err)
+		}
+		return v, nil
+	}
+	idScores, err := read("id-test")
+	if err != nil {
+		return report.ScoreSet{}, nil, err
+	}
+	id := report.ScoreSet{Name: e.Dir.Run.Benchmark.ID, Scores: idScores}
+	var ood []report.ScoreSet
+	for _, t := range e.Dir.Run.Benchmark.Tests {
+		v, err := read(t)
+		if err != nil {
+			return id, nil, err
+		}
+		ood = append(ood, report.ScoreSet{Name: t, Scores: v})
+	}
+	return id, ood, nil
+}
+
+// scoreLabel is the histogram's x-axis label for a test score.
+func scoreLabel(score string) string {
+	switch score {
+	case config.ScoreMSP:
+		return "max softmax probability (0 to 1; higher = more ID)"
+	case config.ScoreEnergy:
+		return "negative energy, logsumexp of logits (nats; higher = more ID)"
+	case config.ScoreAbsent:
+		return "1 - p_absent (probability, 0 to 1; higher = more ID)"
+	}
+	return "score " + score + " (higher = more ID)"
+}
