@@ -25,6 +25,10 @@
 // <runs>/<grid>/ that is not a run of the grid, and a run whose results file
 // cannot be read, are named in a warning and left out of tables and plots.
 //
+// tools/report/render_check.sh REPORT.html [OUT.png] renders a report with
+// headless Chromium and checks with tools/report/pngcheck that the screenshot
+// is not blank.
+//
 // Exit status: 0 when the report was written (warnings included), 1 when the
 // store is missing or empty or the report cannot be written, 2 for a bad
 // command line (unknown flag, missing or unknown --grid, bad --fpr).
