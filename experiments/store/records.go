@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/oodlab/dos/benchmarks/metrics"
@@ -75,6 +78,9 @@ type CodeInfo struct {
 	GoVersion string `json:"go_version"`
 	// GoMLXVersion is the GoMLX module version.
 	GoMLXVersion string `json:"gomlx_version"`
+	// RevisionSource says where Revision came from: "build info", or "git" when the binary
+	// carries none (go run, -buildvcs=false) and git answered in the working directory.
+	RevisionSource string `json:"revision_source,omitempty"`
 }
 
 // Code reads CodeInfo from the running binary's build information.
@@ -87,10 +93,13 @@ func Code() CodeInfo {
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			c.Revision = s.Value
+			c.Revision, c.RevisionSource = s.Value, "build info"
 		case "vcs.modified":
 			c.Modified = s.Value == "true"
 		}
+	}
+	if c.Revision == "" {
+		c.Revision, c.Modified, c.RevisionSource = gitRevision()
 	}
 	for _, d := range bi.Deps {
 		if d.Path == "github.com/gomlx/gomlx" {
@@ -101,6 +110,21 @@ func Code() CodeInfo {
 		}
 	}
 	return c
+}
+
+// gitRevision asks git for the checked-out revision and whether tracked files are modified,
+// for binaries built without VCS stamping (go run does not stamp). Empty when git is absent or
+// the working directory is not a checkout.
+func gitRevision() (rev string, modified bool, source string) {
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "", false, ""
+	}
+	status, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output()
+	if err != nil {
+		return "", false, ""
+	}
+	return strings.TrimSpace(string(out)), len(bytes.TrimSpace(status)) > 0, "git"
 }
 
 // NewResults returns Results with the provenance fields filled in (code

@@ -539,3 +539,16 @@ func TestFailureRecorded(t *testing.T) {
 		t.Fatalf("status after a successful retry %+v", st)
 	}
 }
+
+// TestCodeRevision: test binaries carry no VCS stamp, so the revision comes from git when the
+// tests run in a checkout (as in CI) and matches git's answer.
+func TestCodeRevision(t *testing.T) {
+	want, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skip("not in a git checkout: no revision to compare with")
+	}
+	c := Code()
+	if c.Revision != strings.TrimSpace(string(want)) || c.RevisionSource == "" || c.GoVersion == "" {
+		t.Fatalf("Code() = %+v, want revision %s", c, want)
+	}
+}

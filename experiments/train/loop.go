@@ -159,6 +159,7 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 			}
 		}
 		samplerState = nil
+		rec.Time = time.Now().UTC()
 		// The record goes first: a run killed between the two writes repeats the epoch's record,
 		// which trimRecords drops on resume, rather than losing it.
 		if err := t.Settings.Dir.AppendEpoch(*rec); err != nil {
@@ -167,7 +168,6 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 		if err := t.save(Position{Epoch: epoch + 1}, nil, elapsed); err != nil {
 			return nil, err
 		}
-		rec.Time = time.Now().UTC()
 		t.logf("epoch %d/%d loss %.4f (id %.4f, ood %.4f) train-acc %.3f lr %.4g %.1fs %.0f img/s%s",
 			epoch+1, t.Epochs, rec.Loss, rec.Diagnostics["id_loss"], rec.Diagnostics["ood_loss"], rec.Diagnostics["train_acc"],
 			rec.LR, rec.Seconds, rec.ImagesPerSec, evalSuffix(rec))

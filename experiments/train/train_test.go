@@ -87,6 +87,9 @@ func TestEveryMethodTrains(t *testing.T) {
 			}
 			first, last := recs[0], recs[len(recs)-1]
 			for _, r := range recs {
+				if r.Time.IsZero() || r.Seconds <= 0 {
+					t.Fatalf("epoch %d record has no time (%v) or duration (%v)", r.Epoch, r.Time, r.Seconds)
+				}
 				if math.IsNaN(r.Loss) || math.IsInf(r.Loss, 0) {
 					t.Fatalf("epoch %d loss %v", r.Epoch, r.Loss)
 				}
