@@ -158,7 +158,7 @@ func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
-		l.Color = plotutil.Color(i)
+		l.Color = seriesColor(i)
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(s.name, l)
@@ -267,7 +267,7 @@ func DOSDiagnostics(runs []RunResult) (*Figure, error) {
 			if err != nil {
 				return nil, fmt.Errorf("report: DOS diagnostics: %s: %w", s.name, err)
 			}
-			l.Color = plotutil.Color(colourOf[s.name])
+			l.Color = seriesColor(colourOf[s.name])
 			l.Width = vg.Points(1.5)
 			label := s.name + ": picked"
 			if k == 1 {
@@ -390,4 +390,15 @@ func density(xs []float64, lo, hi float64, n int) *plotter.Histogram {
 		hb[i].Weight /= float64(len(xs)) * w
 	}
 	return &plotter.Histogram{Bins: hb, Width: w, LineStyle: plotter.DefaultLineStyle}
+}
+
+// seriesColor is the colour of the i-th line: the Tableau 10 palette, whose ten colours stay
+// distinct for the seven methods of a grid (plotutil's default palette repeats reds).
+func seriesColor(i int) color.Color {
+	palette := [...]color.NRGBA{
+		{0x1f, 0x77, 0xb4, 0xff}, {0xff, 0x7f, 0x0e, 0xff}, {0x2c, 0xa0, 0x2c, 0xff}, {0xd6, 0x27, 0x28, 0xff},
+		{0x94, 0x67, 0xbd, 0xff}, {0x8c, 0x56, 0x4b, 0xff}, {0xe3, 0x77, 0xc2, 0xff}, {0x7f, 0x7f, 0x7f, 0xff},
+		{0xbc, 0xbd, 0x22, 0xff}, {0x17, 0xbe, 0xcf, 0xff},
+	}
+	return palette[i%len(palette)]
 }
