@@ -55,6 +55,9 @@ type Results struct {
 	WallSeconds float64 `json:"wall_seconds"`
 	// Backend is the GoMLX backend used (go, xla:cuda, ...).
 	Backend string `json:"backend"`
+	// BackendDescription is the backend's own description: for XLA the PJRT plugin's name,
+	// path and version.
+	BackendDescription string `json:"backend_description,omitempty"`
 	// Device describes the device (e.g. "NVIDIA H100 80GB HBM3").
 	Device string `json:"device"`
 	// DataChecksums maps each data file used to its checksum.

@@ -73,7 +73,7 @@ func (e *Executor) Execute(ctx stdctx.Context, run *config.Run, dir *store.RunDi
 	if be.info.Notice != "" {
 		fmt.Fprintln(log, be.info.Notice)
 	}
-	fmt.Fprintln(log, be.info.String())
+	fmt.Fprintf(log, "%s (%s)\n", be.info.String(), be.b.Description())
 	job, err := LoadJob(run, e.DataDir)
 	if err != nil {
 		return err
@@ -107,6 +107,7 @@ func (e *Executor) Execute(ctx stdctx.Context, run *config.Run, dir *store.RunDi
 	if be.info.Plugin != "" {
 		res.Backend += ":" + be.info.Plugin
 	}
+	res.BackendDescription = be.b.Description()
 	res.Device = strings.Join(be.info.Devices, ", ")
 	res.DataChecksums = map[string]string{}
 	for _, name := range dataNames(run) {

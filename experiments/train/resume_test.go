@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	stdctx "context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,5 +120,43 @@ func TestExactResumeAfterKill(t *testing.T) {
 				t.Fatalf("%d epoch records after resume, want 3", n)
 			}
 		})
+	}
+}
+
+// TestCancelCheckpointsAndResumes: cancelling the context (Ctrl-C) mid-epoch returns
+// ErrInterrupted after writing a checkpoint of the exact position, and resuming from it ends
+// with the weights of a run that never stopped.
+func TestCancelCheckpointsAndResumes(t *testing.T) {
+	refDir, dir := t.TempDir(), t.TempDir()
+	ref := resumeTrainer(t, "share", refDir, false)
+	if _, err := ref.Run(stdctx.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantVars, _ := CaptureVariables(ref.ctx)
+
+	ctx, cancel := stdctx.WithCancel(stdctx.Background())
+	first := resumeTrainer(t, "share", dir, false)
+	first.Settings.CheckpointEvery = 0
+	first.Settings.AfterStep = func(epoch, iter int) {
+		if epoch == 1 && iter == 4 {
+			cancel()
+		}
+	}
+	if _, err := first.Run(ctx); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("cancelled run returned %v, want ErrInterrupted", err)
+	}
+	c, err := LoadCheckpoint(filepath.Join(dir, store.CheckpointDir, "training.ckpt"))
+	if err != nil || c == nil || c.Position != (Position{Epoch: 1, Iter: 5}) {
+		t.Fatalf("checkpoint after cancel: %+v, %v; want epoch 1 iteration 5", c, err)
+	}
+	resumed := resumeTrainer(t, "share", dir, false)
+	if _, err := resumed.Run(stdctx.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gotVars, _ := CaptureVariables(resumed.ctx)
+	for i := range wantVars {
+		if !bytes.Equal(wantVars[i].Data, gotVars[i].Data) {
+			t.Fatalf("variable %s/%s differs after cancel and resume", wantVars[i].Scope, wantVars[i].Name)
+		}
 	}
 }

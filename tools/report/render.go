@@ -130,6 +130,9 @@ func runViewOf(rep *Report, e *RunEntry) runView {
 		add("Go", orDash(res.Code.GoVersion))
 		add("GoMLX", orDash(res.Code.GoMLXVersion))
 		add("Backend / plugin", backendText(res.Backend, e.BackendLog))
+		if res.BackendDescription != "" {
+			add("Backend description (plugin version)", res.BackendDescription)
+		}
 		add("Device", orDash(res.Device))
 		add("Data checksums", checksumText(res.DataChecksums))
 		add("Wall time", fmt.Sprintf("%.1f s (training and evaluation, summed over resumptions)", res.WallSeconds))
