@@ -297,18 +297,25 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 }
 
-// TestMatchesNativeXLA compares the composed ops with XLA's native ones when a PJRT CPU plugin
-// is installed (it is not on the project's CI machines, which have no network to fetch one).
+// TestMatchesNativeXLA compares the composed ops with XLA's native ones: on the backend named by
+// GOMLX_BACKEND when it is an XLA one (e.g. the CUDA plugin on a GPU machine), else on the PJRT
+// CPU plugin when one is installed (it is not on the project's CI machines, which have no
+// network to fetch one).
 func TestMatchesNativeXLA(t *testing.T) {
-	plugins, _ := filepath.Glob(filepath.Join(os.Getenv("HOME"), ".local/lib/go-xla/*pjrt*"))
-	if len(plugins) == 0 && os.Getenv("PJRT_PLUGIN_LIBRARY_PATH") == "" {
-		t.Skip("no PJRT plugin installed: native comparison not possible on this machine")
+	name := os.Getenv(EnvVar)
+	if !strings.HasPrefix(name, "xla") {
+		plugins, _ := filepath.Glob(filepath.Join(os.Getenv("HOME"), ".local/lib/go-xla/*pjrt*"))
+		if len(plugins) == 0 && os.Getenv("PJRT_PLUGIN_LIBRARY_PATH") == "" {
+			t.Skip("no PJRT plugin installed: native comparison not possible on this machine")
+		}
+		name = "xla:cpu"
 	}
 	xla.EnableAutoInstall(false)
-	native, _, err := New("xla:cpu")
+	native, info, err := New(name)
 	if err != nil {
-		t.Skipf("XLA CPU backend unavailable: %v", err)
+		t.Skipf("XLA backend %q unavailable: %v", name, err)
 	}
+	t.Logf("comparing with %s", info)
 	x, k, xs, ks, ws, w := netInputs()
 	args := []*tensors.Tensor{tensors.FromFlatDataAndDimensions(x, xs...), tensors.FromFlatDataAndDimensions(k, ks...),
 		tensors.FromFlatDataAndDimensions(w, ws...)}
