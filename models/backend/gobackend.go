@@ -16,7 +16,8 @@ import (
 //   - Reverse (the gradient of every convolution flips its kernel),
 //   - Pad with negative and interior padding (gradients of Slice, strided convolutions and pooling),
 //   - SelectAndScatterMax/Min (the gradient of max and min pooling),
-//   - ConvGeneral called with empty strides or dilations (as the convolution gradient does).
+//   - ConvGeneral called with empty strides or dilations (as the convolution gradient does),
+//     and convolutions run as an im2col matrix product, several times faster than SimpleGo's.
 //
 // Each is composed from ops SimpleGo implements (Slice, Concatenate, Reshape, Broadcast,
 // Where, ReduceWindow, ...). The composition happens inside the backend, below GoMLX's graph
@@ -24,11 +25,14 @@ import (
 // backend. Batch normalisation is not provided here: models/nn composes it from basic ops.
 type GoBackend struct {
 	backends.Backend
+	// NativeConv makes convolutions use SimpleGo's own ConvGeneral rather than the im2col
+	// matrix product (see convIm2Col); the results agree to rounding.
+	NativeConv bool
 }
 
 // Builder returns a builder whose missing ops are composed from supported ones.
 func (b *GoBackend) Builder(name string) backends.Builder {
-	return &goBuilder{Builder: b.Backend.Builder(name)}
+	return &goBuilder{Builder: b.Backend.Builder(name), nativeConv: b.NativeConv}
 }
 
 // Capabilities reports SimpleGo's capabilities plus the ops GoBackend composes.
@@ -48,6 +52,9 @@ func (b *GoBackend) Description() string {
 
 type goBuilder struct {
 	backends.Builder
+	// nativeConv runs convolutions with SimpleGo's ConvGeneral instead of im2col (tests use it
+	// as the reference).
+	nativeConv bool
 }
 
 func (b *goBuilder) shape(op backends.Op) (shapes.Shape, error) { return b.OpShape(op) }
@@ -71,8 +78,16 @@ func (b *goBuilder) ConvGeneral(input, kernel backends.Op, axes backends.Convolv
 	if len(paddings) == 0 {
 		paddings = make([][2]int, spatial)
 	}
-	return b.Builder.ConvGeneral(input, kernel, axes, ones(strides), paddings,
-		ones(inputDilations), ones(kernelDilations), channelGroupCount, batchGroupCount)
+	strides, inputDilations, kernelDilations = ones(strides), ones(inputDilations), ones(kernelDilations)
+	if !b.nativeConv {
+		out, ok, err := b.convIm2Col(input, kernel, axes, strides, paddings, inputDilations, kernelDilations,
+			channelGroupCount, batchGroupCount)
+		if err != nil || ok {
+			return out, err
+		}
+	}
+	return b.Builder.ConvGeneral(input, kernel, axes, strides, paddings,
+		inputDilations, kernelDilations, channelGroupCount, batchGroupCount)
 }
 
 // ConvGeneralDilated is the older name of ConvGeneral; route it through the fix as well.

@@ -95,6 +95,12 @@ const simplegoAlias = "simplego"
 // NewGo returns GoMLX's pure-Go backend completed with the ops this project needs
 // (see GoBackend). config is passed to SimpleGo (e.g. "parallelism=2").
 func NewGo(config string) (backends.Backend, error) {
+	if !strings.Contains(config, "ops_parallel") && !strings.Contains(config, "ops_sequential") {
+		// SimpleGo v0.26.0 can deadlock when it runs independent ops in parallel: each op holds a
+		// worker while its DotGeneral waits for free workers, which never come. Executing ops
+		// one after the other (each still parallel inside) avoids it; ops_parallel restores it.
+		config = strings.TrimPrefix(config+",ops_sequential", ",")
+	}
 	inner, err := simplego.New(config)
 	if err != nil {
 		return nil, err
