@@ -33,7 +33,7 @@ var sklearnInertiaMean = map[string]float64{
 
 func newTestBackend(t testing.TB) backends.Backend {
 	t.Helper()
-	b, err := simplego.New("")
+	b, err := simplego.New("ops_sequential") // SimpleGo's parallel op execution can deadlock (see models/backend.NewGo)
 	if err != nil {
 		t.Fatalf("simplego.New: %v", err)
 	}

@@ -15,7 +15,7 @@ import (
 
 func newBackend(t *testing.T) backends.Backend {
 	t.Helper()
-	b, err := simplego.New("")
+	b, err := simplego.New("ops_sequential") // SimpleGo's parallel op execution can deadlock (see models/backend.NewGo)
 	if err != nil {
 		t.Fatalf("simplego.New: %v", err)
 	}
