@@ -17,8 +17,10 @@ import (
 // The runner calls Execute with the run's lock held, dir created and
 // config.yaml written, and log appending to dir's run.log. The executor:
 //   - resumes from dir's checkpoint folder if it holds a checkpoint;
-//   - appends one EpochRecord per completed epoch (dir.AppendEpoch), after
-//     that epoch's checkpoint is durable (WriteAtomic/WriteFileAtomic);
+//   - appends one EpochRecord per completed epoch (dir.AppendEpoch) and
+//     checkpoints the epoch (WriteAtomic/WriteFileAtomic); records past the
+//     checkpoint a resumed run finds are dropped and redone (experiments/train
+//     writes the record first, so a crash between the two never loses one);
 //   - caches test scores under dir's scores/ folder;
 //   - writes results.json last, with dir.WriteResults;
 //   - when ctx is cancelled (Ctrl-C, or the lock was lost), writes a
