@@ -356,10 +356,10 @@ func MaterializeParallel(src Source, workers int) (*Images, error) {
 }
 
 // DefaultDir is the data directory every command uses unless told otherwise: $OOD_DATA, else
-// ./data.
+// ./datasets (not ./data, which in this repository is the data package's source).
 func DefaultDir() string {
 	if d := os.Getenv("OOD_DATA"); d != "" {
 		return d
 	}
-	return "data"
+	return "datasets"
 }

@@ -74,7 +74,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, newExec e
 	fs.SetOutput(stderr)
 	list := fs.Bool("list", false, "list the embedded grids and the methods")
 	gridName := fs.String("grid", "", "grid to run: an embedded name (see --list) or a YAML file")
-	dataDir := fs.String("data", data.DefaultDir(), "data directory (default $OOD_DATA, else ./data)")
+	dataDir := fs.String("data", data.DefaultDir(), "data directory (default $OOD_DATA, else ./datasets)")
 	outDir := fs.String("out", "runs", "run store directory")
 	only := fs.String("only", "", "run only the matching runs, e.g. method=dos,seed=3 (repeat a key for alternatives)")
 	dry := fs.Bool("dry-run", false, "list the runs with their IDs and status, and the missing data; run nothing")

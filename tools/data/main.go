@@ -52,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", data.DefaultDir(), "data directory (default $OOD_DATA, else ./data: the experiments command's default)")
+	dir := fs.String("dir", data.DefaultDir(), "data directory (default $OOD_DATA, else ./datasets: the experiments command's default)")
 	var pos []string
 	rest := args[1:]
 	for {

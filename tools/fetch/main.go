@@ -51,7 +51,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", data.DefaultDir(), "data directory (default $OOD_DATA, else ./data: the experiments command's default)")
+	dir := fs.String("dir", data.DefaultDir(), "data directory (default $OOD_DATA, else ./datasets: the experiments command's default)")
 	base := fs.String("base-url", "", "fetch every file from this base address instead of the publisher's (mirrors, tests)")
 	list := fs.Bool("list", false, "print the download table (addresses, checksums and their sources) and exit")
 	quiet := fs.Bool("quiet", false, "no progress bar")
