@@ -187,7 +187,6 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 			if it := d.Iters; it > 0 {
 				cfg.DOS.KMeans.Iters = it
 			}
-			m.DOS = &cfg.DOS
 		}
 		if t.Sampler, err = sampling.New(meth.Sampler, cfg); err != nil {
 			return nil, fmt.Errorf("method.sampler %s: %w", meth.Sampler, err)

@@ -217,7 +217,7 @@ func (t *Trainer) epochRows(epoch, startIter int, saved []byte) ([]int32, error)
 	if t.Sampler.Scoring() == sampling.ScorePool {
 		req := t.Sampler.Request(epoch)
 		var err error
-		if scores, err = t.scorePool(req.Pool, req.Features); err != nil {
+		if scores, err = t.scoreRows(subset{t.Job.Pool, req.Pool}, req.PAbs, req.Features); err != nil {
 			return nil, err
 		}
 	}
@@ -235,30 +235,27 @@ func (t *Trainer) feedback(epoch int) error {
 		return nil
 	}
 	req := l.FeedbackRequest(epoch)
-	id, err := t.scoreRows(subset{t.Job.Train, req.ID}, true)
+	id, err := t.scoreRows(subset{t.Job.Train, req.ID}, false, true)
 	if err != nil {
 		return err
 	}
-	pool, err := t.scorePool(req.Pool, true)
+	pool, err := t.scoreRows(subset{t.Job.Pool, req.Pool}, false, true)
 	if err != nil {
 		return err
 	}
 	return l.Feedback(epoch, id, pool)
 }
 
-func (t *Trainer) scorePool(rows []int32, features bool) (sampling.Scores, error) {
-	return t.scoreRows(subset{t.Job.Pool, rows}, features)
-}
-
-// scoreRows runs the model in inference mode over src (test transform) and returns p_abs (for
-// K+1-output models) and, if asked, the features.
-func (t *Trainer) scoreRows(src data.Source, features bool) (sampling.Scores, error) {
+// scoreRows runs the model in inference mode over src (test transform) and returns what a
+// sampler asked for: p_abs (of a K+1-output model) and the penultimate features.
+func (t *Trainer) scoreRows(src data.Source, pabs, features bool) (sampling.Scores, error) {
 	var s sampling.Scores
 	err := t.inferPass(src, func(logits, feats []float32, n, dim int) {
 		k := t.Model.Outputs
 		for i := range n {
-			row := logits[i*k : (i+1)*k]
-			s.PAbs = append(s.PAbs, pAbs(row))
+			if pabs {
+				s.PAbs = append(s.PAbs, pAbs(logits[i*k:(i+1)*k]))
+			}
 		}
 		if features {
 			s.Features = append(s.Features, feats[:n*dim]...)
