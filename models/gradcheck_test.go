@@ -46,14 +46,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 				return crossEntropy(arch.Build(ctx.In("model"), x, 3, c.training).Logits, oneHot)
 			}
 			loss := build()
-			var vars []*context.Variable
-			var values []*graph.Node
-			for v := range ctx.IterVariables() {
-				if v.Trainable && v.InUseByGraph(g) {
-					vars = append(vars, v)
-					values = append(values, v.ValueGraph(g))
-				}
-			}
+			vars, values := trainableInGraph(ctx, g)
 			grads := graph.Gradient(loss, values...)
 			along := graph.ScalarZero(g, x.DType())
 			dirs := make([]*graph.Node, len(vars))

@@ -40,14 +40,7 @@ func sgdStep(arch Arch, numOutputs int) func(ctx *context.Context, x, oneHot *gr
 		out := arch.Build(ctx.In("model"), x, numOutputs, true)
 		loss := crossEntropy(out.Logits, oneHot)
 		g := x.Graph()
-		var vars []*context.Variable
-		var values []*graph.Node
-		for v := range ctx.IterVariables() {
-			if v.Trainable && v.InUseByGraph(g) {
-				vars = append(vars, v)
-				values = append(values, v.ValueGraph(g))
-			}
-		}
+		vars, values := trainableInGraph(ctx, g)
 		grads := graph.Gradient(loss, values...)
 		for i, v := range vars {
 			v.SetValueGraph(graph.Sub(values[i], graph.MulScalar(grads[i], 0.01)))
@@ -139,4 +132,15 @@ func TestNetworksTrainOnGoBackend(t *testing.T) {
 				c.name, h, w, ch, batch, losses, time.Since(start).Round(time.Millisecond))
 		})
 	}
+}
+
+// trainableInGraph returns the trainable variables g uses and their values in g.
+func trainableInGraph(ctx *context.Context, g *graph.Graph) (vars []*context.Variable, values []*graph.Node) {
+	for v := range ctx.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) {
+			vars = append(vars, v)
+			values = append(values, v.ValueGraph(g))
+		}
+	}
+	return vars, values
 }

@@ -9,15 +9,6 @@ import (
 // TestPOEMStateRoundTrip: a POEM restored from MarshalState after an epoch of feedback picks the
 // same outliers in the next epoch as the original, and a fresh POEM (prior only) does not.
 func TestPOEMStateRoundTrip(t *testing.T) {
-	pc := DefaultPOEMConfig()
-	pc.Candidates = 30
-	mk := func() *POEM {
-		s, err := NewPOEM(Config{Seed: 5, PoolSize: 100, IDSize: 10, OutliersPerEpoch: 8, POEM: pc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.(*POEM)
-	}
 	const d = 4
 	feats := func(n int, phase float64) []float32 {
 		f := make([]float32, n*d)
@@ -26,7 +17,7 @@ func TestPOEMStateRoundTrip(t *testing.T) {
 		}
 		return f
 	}
-	orig := mk()
+	orig := smallPOEM(t)
 	if _, err := orig.Select(0, Scores{Features: feats(30, 0), Dim: d}); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +30,7 @@ func TestPOEMStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restored, fresh := mk(), mk()
+	restored, fresh := smallPOEM(t), smallPOEM(t)
 	if err := restored.UnmarshalState(state); err != nil {
 		t.Fatal(err)
 	}

@@ -259,16 +259,7 @@ func TestPOEMPosteriorGoldens(t *testing.T) {
 
 // TestPOEMWindow: the scanned window is contiguous (wrapping) and the selection is reproducible.
 func TestPOEMWindow(t *testing.T) {
-	pc := DefaultPOEMConfig()
-	pc.Candidates = 30
-	mk := func() *POEM {
-		s, err := NewPOEM(Config{Seed: 5, PoolSize: 100, IDSize: 10, OutliersPerEpoch: 8, POEM: pc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.(*POEM)
-	}
-	p1, p2 := mk(), mk()
+	p1, p2 := smallPOEM(t), smallPOEM(t)
 	req := p1.Request(2)
 	if len(req.Pool) != 30 || !req.Features {
 		t.Fatalf("request %+v", req)
@@ -326,4 +317,16 @@ func TestDOSSampler(t *testing.T) {
 	if got := tensors.MustCopyFlatData[int32](idx); len(got) != 8 {
 		t.Errorf("Build selected %d rows, want 8", len(got))
 	}
+}
+
+// smallPOEM is a POEM over a 100-row pool scanning 30 rows and keeping 8 per epoch.
+func smallPOEM(t *testing.T) *POEM {
+	t.Helper()
+	pc := DefaultPOEMConfig()
+	pc.Candidates = 30
+	s, err := NewPOEM(Config{Seed: 5, PoolSize: 100, IDSize: 10, OutliersPerEpoch: 8, POEM: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.(*POEM)
 }
