@@ -342,6 +342,10 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int,
 		oodIt = ood.Iterate(epoch, startIter, epoch+1)
 		defer oodIt.Close()
 	}
+	step, err := t.stepExec(isDOS)
+	if err != nil {
+		return nil, false, err
+	}
 	var sums [numStepOutputs]float64
 	diag := map[string]float64{}
 	images := 0
@@ -362,18 +366,6 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int,
 		lr := t.Schedule.LR(epoch, iter, iters)
 		args := []any{tensors.FromFlatDataAndDimensions(idb.X, idb.N, idb.H, idb.W, idb.C),
 			tensors.FromFlatDataAndDimensions(idb.Labels, idb.N)}
-		var e *context.Exec
-		switch {
-		case t.Sampler == nil:
-			e, err = t.exec("plain", t.Model.StepPlain)
-		case isDOS:
-			e, err = t.exec("dos", t.Model.StepDOS)
-		default:
-			e, err = t.exec("outliers", t.Model.StepOutliers)
-		}
-		if err != nil {
-			return nil, false, err
-		}
 		if oodIt != nil {
 			ob, err := oodIt.Next()
 			if err != nil {
@@ -386,7 +378,7 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int,
 			images += t.OODBatch
 		}
 		args = append(args, tensors.FromScalar(float32(lr)))
-		out, err := e.Exec(args...)
+		out, err := step.Exec(args...)
 		if err != nil {
 			return nil, false, fmt.Errorf("train step (epoch %d, iteration %d): %w", epoch, iter, err)
 		}
@@ -431,6 +423,18 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int,
 	}
 	rec.ImagesPerSec = float64(images) / time.Since(epochStart).Seconds()
 	return rec, false, nil
+}
+
+// stepExec returns the method's train-step executable: plain, with an outlier batch, or DOS.
+func (t *Trainer) stepExec(isDOS bool) (*context.Exec, error) {
+	switch {
+	case t.Sampler == nil:
+		return t.exec("plain", t.Model.StepPlain)
+	case isDOS:
+		return t.exec("dos", t.Model.StepDOS)
+	default:
+		return t.exec("outliers", t.Model.StepOutliers)
+	}
 }
 
 // samplerState returns the sampler's own state, for samplers that keep one across epochs.
