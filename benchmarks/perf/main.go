@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/oodlab/dos/benchmarks/perf/harness"
 	"github.com/oodlab/dos/models/backend"
@@ -62,6 +63,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg.Backend = *be
+	if *jsonPath != "" {
+		// Keep what is measured if the process is killed during a later part (a slow compile on
+		// a time-limited GPU machine): the file holds the partial result until the final one.
+		cfg.Progress = func(r *harness.Result) {
+			if line, err := r.JSON(); err == nil {
+				if err := writeFileAtomic(*jsonPath, append(line, '\n')); err != nil {
+					fmt.Fprintln(stderr, "perf: --json:", err)
+				}
+			}
+		}
+	}
 	var peer *harness.Result
 	if *compare != "" {
 		var err error
@@ -88,9 +100,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, string(line))
 	if *jsonPath != "" {
-		if err := os.WriteFile(*jsonPath, append(line, '\n'), 0o644); err != nil {
+		if err := writeFileAtomic(*jsonPath, append(line, '\n')); err != nil {
 			return fmt.Errorf("--json: %w", err)
 		}
 	}
 	return nil
+}
+
+// writeFileAtomic writes b to path through a temporary file in the same directory and a rename,
+// so a reader (or a kill) never sees a half-written file.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

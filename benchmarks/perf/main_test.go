@@ -75,8 +75,11 @@ func TestHarnessTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.DOS == nil || back.DOS.MedianMS != r.DOS.MedianMS {
-		t.Errorf("--json file does not hold the printed result")
+	if back.DOS == nil || back.DOS.MedianMS != r.DOS.MedianMS || back.Partial {
+		t.Errorf("--json file does not hold the printed (final) result")
+	}
+	if m, _ := filepath.Glob(jsonPath + ".tmp*"); len(m) > 0 {
+		t.Errorf("temporary files left behind: %v", m)
 	}
 
 	// --load prints the stored result again, without measuring.

@@ -76,6 +76,10 @@ type Config struct {
 	LR float64
 	// Seed seeds the weights, the synthetic data and the uniforms.
 	Seed uint64
+	// Progress, if set, receives a copy of the result, marked Partial, each time a part has been
+	// measured, so a caller can save what is done before a slow part (a long compilation on a
+	// time-limited machine) and keep it if the process is killed.
+	Progress func(*Result)
 }
 
 // DefaultConfig returns the official shapes: DenseNet-BC-100, CIFAR-100 (100 classes, 101
@@ -149,6 +153,7 @@ type runner struct {
 	featDim int
 	heap    uint64
 	log     io.Writer
+	res     *Result
 	// Host inputs, two sets used alternately.
 	idX, cand, ood [2][]float32
 	idY            [2][]int32
@@ -176,6 +181,7 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 			Classes: cfg.Classes, Outputs: cfg.Classes + 1, Image: cfg.Image, Channels: 3, FeatureDim: r.featDim,
 			NInit: dcfg.KMeans.NInit, KMeansIters: dcfg.KMeans.Iters},
 	}
+	r.res = res
 	if cfg.Method != MethodNone {
 		n, err := models.CountParams(arch, cfg.Classes+1, [3]int{cfg.Image, cfg.Image, 3})
 		if err != nil {
@@ -210,6 +216,7 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 		}
 	}
 	if cfg.Pipeline {
+		r.progress()
 		p, err := measurePipeline(cfg, log)
 		if err != nil {
 			return nil, err
@@ -219,11 +226,31 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 		}
 		res.Pipeline = p
 	}
+	r.setMemory()
+	return res, nil
+}
+
+// setMemory fills r.res.Memory with the peaks so far.
+func (r *runner) setMemory() {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	r.heap = max(r.heap, ms.HeapInuse)
-	res.Memory = Memory{MaxRSSMB: maxRSSMB(), GoHeapPeakMB: float64(r.heap) / (1 << 20), GoSysMB: float64(ms.Sys) / (1 << 20)}
-	return res, nil
+	r.res.Memory = Memory{MaxRSSMB: maxRSSMB(), GoHeapPeakMB: float64(r.heap) / (1 << 20), GoSysMB: float64(ms.Sys) / (1 << 20)}
+}
+
+// progress hands a partial copy of the result to Config.Progress, if set.
+func (r *runner) progress() {
+	if r.cfg.Progress == nil {
+		return
+	}
+	r.setMemory()
+	cp := *r.res
+	if cp.Split != nil {
+		split := *cp.Split
+		cp.Split = &split
+	}
+	cp.Partial = true
+	r.cfg.Progress(&cp)
 }
 
 // makeInputs prepares two sets of augmented, normalised synthetic batches with the data pipeline.
@@ -261,7 +288,9 @@ func (r *runner) images(x []float32, n int) *tensors.Tensor {
 type call func(i int) ([]*tensors.Tensor, error)
 
 // timeIt runs fn once (compiling), Warmup more times, then Iters timed times.
+// Before starting it hands what is measured so far to Config.Progress.
 func (r *runner) timeIt(name string, images int, fn call) (*Timing, error) {
+	r.progress()
 	run := func(i int) (float64, error) {
 		start := time.Now()
 		outs, err := fn(i)

@@ -154,6 +154,9 @@ type Result struct {
 	Memory   Memory    `json:"memory"`
 	// Versions of the toolchain and libraries.
 	Versions map[string]string `json:"versions"`
+	// Partial marks a result saved while the measurement was still running (Config.Progress):
+	// the parts it holds are complete, later parts are missing.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // JSON returns the result as one line of JSON.
@@ -208,6 +211,9 @@ func (r *Result) Table(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "%s on %s (%s), %s, %d params\n", r.Tool, r.Backend, r.Device, r.Network, r.Params)
+	if r.Partial {
+		fmt.Fprintln(w, "partial: the measurement stopped before its last part")
+	}
 	s := r.Shapes
 	fmt.Fprintf(w, "shapes: id %d, candidates %d, ood %d, %d outputs, %dx%dx%d, features %d, k-means n_init %d iters %d; %d timed after %d warm-up\n",
 		s.IDBatch, s.Candidates, s.OODBatch, s.Outputs, s.Image, s.Image, s.Channels, s.FeatureDim, s.NInit, s.KMeansIters, r.Iters, r.Warmup)
