@@ -6,6 +6,7 @@
 //	go run ./benchmarks/perf --backend go --network small-cnn --id-batch 16 --candidates 96 --ood-batch 16 --iters 3
 //	go run ./benchmarks/perf --method kmeans --candidates 384 --ood-batch 64 --feature-dim 342
 //	go run ./benchmarks/perf --method none --pipeline
+//	go run ./benchmarks/perf --programs --programs-dir /tmp/hlo   # StableHLO op counts, nothing runs
 //	go run ./benchmarks/perf ... --compare peer.json   # ratio against benchmarks/peer/dos_peer.py
 //	go run ./benchmarks/perf --load ours.json --compare peer.json
 package main
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.PipelineBatches, "pipeline-batches", d.PipelineBatches, "batches timed per pipeline measurement")
 	fs.Float64Var(&cfg.LR, "lr", d.LR, "learning rate fed to the train steps")
 	fs.Uint64Var(&cfg.Seed, "seed", d.Seed, "seed of weights, data and uniforms")
+	fs.BoolVar(&cfg.Programs, "programs", false, "emit each part's StableHLO program (XLA backend's translation, no plugin) and count its operations instead of timing it")
+	fs.StringVar(&cfg.ProgramsDir, "programs-dir", "", "with --programs, also write each program to DIR/<part>.mlir")
 	be := backend.Flag(fs)
 	jsonPath := fs.String("json", "", "also write the JSON line to this file")
 	compare := fs.String("compare", "", "a JSON result of the PyTorch peer (or of this harness) to compare with")

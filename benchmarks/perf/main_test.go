@@ -143,3 +143,40 @@ func r2line(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestPrograms checks --programs: every part's StableHLO program is emitted (no backend runs),
+// written to --programs-dir, and its operation counts reach the JSON line; the DOS program holds
+// exactly one inference pass (the scoring program's convolutions) more than the random one.
+func TestPrograms(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	args := []string{"--programs", "--programs-dir", dir, "--network", "small-cnn", "--image", "8", "--classes", "5",
+		"--id-batch", "4", "--candidates", "16", "--ood-batch", "4"}
+	if err := run(args, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var r harness.Result
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Random != nil || r.DOS != nil || r.Backend != "stablehlo" {
+		t.Errorf("--programs measured something: backend %q, random %v, dos %v", r.Backend, r.Random, r.DOS)
+	}
+	for _, part := range []string{"random", "dos", "scoring", "selection", "clustering"} {
+		if r.Programs[part]["total"] <= 0 {
+			t.Errorf("%s: no operations counted: %v", part, r.Programs[part])
+		}
+		if fi, err := os.Stat(filepath.Join(dir, part+".mlir")); err != nil || fi.Size() == 0 {
+			t.Errorf("%s.mlir not written: %v", part, err)
+		}
+	}
+	n := r.Programs["scoring"]["convolution"]
+	if n == 0 || r.Programs["dos"]["convolution"]-r.Programs["random"]["convolution"] != n || r.Programs["clustering"]["convolution"] != 0 {
+		t.Errorf("convolutions: scoring %d, random %d, dos %d, clustering %d", n, r.Programs["random"]["convolution"],
+			r.Programs["dos"]["convolution"], r.Programs["clustering"]["convolution"])
+	}
+	if !strings.Contains(out.String(), "StableHLO programs") {
+		t.Errorf("no programs table:\n%s", out.String())
+	}
+}

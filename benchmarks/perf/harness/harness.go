@@ -15,13 +15,17 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -76,6 +80,11 @@ type Config struct {
 	LR float64
 	// Seed seeds the weights, the synthetic data and the uniforms.
 	Seed uint64
+	// Programs replaces the measurement of the model parts: each part's graph is built through
+	// the XLA backend's StableHLO translation (no plugin needed, nothing runs) and its operations
+	// are counted (Result.Programs). ProgramsDir, if set, receives each program as <part>.mlir.
+	Programs    bool
+	ProgramsDir string
 	// Progress, if set, receives a copy of the result, marked Partial, each time a part has been
 	// measured, so a caller can save what is done before a slow part (a long compilation on a
 	// time-limited machine) and keep it if the process is killed.
@@ -188,31 +197,38 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 			return nil, err
 		}
 		res.Params = n
-		be, info, err := backend.New(cfg.Backend)
-		if err != nil {
-			return nil, err
-		}
-		defer be.Finalize()
-		if info.Notice != "" {
-			fmt.Fprintln(log, info.Notice)
-		}
-		r.be = be
-		res.Backend = info.Name
-		if info.Config != "" {
-			res.Backend += ":" + info.Config
-		}
-		res.Device = strings.Join(info.Devices, ", ")
 		opt, err := optim.New(optim.PaperConfig())
 		if err != nil {
 			return nil, err
 		}
 		r.model = &train.Model{Arch: arch, Classes: cfg.Classes, Outputs: cfg.Classes + 1,
 			Loss: train.Loss{Kind: "absent", Weight: 1}, Score: "1-pabs", Opt: opt, DOS: &r.dos}
-		if err := r.makeInputs(); err != nil {
-			return nil, err
-		}
-		if err := r.measureModels(res); err != nil {
-			return nil, err
+		if cfg.Programs {
+			res.Backend, res.Device = "stablehlo", "none: programs emitted, not compiled or run"
+			if err := r.emitPrograms(res); err != nil {
+				return nil, err
+			}
+		} else {
+			be, info, err := backend.New(cfg.Backend)
+			if err != nil {
+				return nil, err
+			}
+			defer be.Finalize()
+			if info.Notice != "" {
+				fmt.Fprintln(log, info.Notice)
+			}
+			r.be = be
+			res.Backend = info.Name
+			if info.Config != "" {
+				res.Backend += ":" + info.Config
+			}
+			res.Device = strings.Join(info.Devices, ", ")
+			if err := r.makeInputs(); err != nil {
+				return nil, err
+			}
+			if err := r.measureModels(res); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if cfg.Pipeline {
@@ -331,121 +347,191 @@ func (r *runner) timeIt(name string, images int, fn call) (*Timing, error) {
 	return &t, nil
 }
 
-func (r *runner) measureModels(res *Result) error {
-	c := r.cfg
-	ctx := context.New()
-	ctx.SetParam(context.ParamInitialSeed, int64(c.Seed))
-	var execs []interface{ Finalize() }
-	defer func() {
-		for _, e := range execs {
-			e.Finalize()
-		}
-	}()
-	lr := float32(c.LR)
-	trainImages := c.IDBatch + c.OODBatch
+// part is one executable of a measurement: its graph, the shapes of its inputs, and the host
+// inputs of its i-th call.
+type part struct {
+	name   string
+	images int // images one call processes, for the rate
+	inputs []shapes.Shape
+	fn     func(ctx *context.Context, in []*graph.Node) []*graph.Node
+	args   func(i int) []any
+}
 
-	if c.hasRandom() || (c.hasDOS() && c.Split) {
-		e, err := context.NewExecAny(r.be, ctx, r.model.StepOutliers)
-		if err != nil {
-			return err
-		}
-		execs = append(execs, e)
-		t, err := r.timeIt("random iteration", trainImages, func(i int) ([]*tensors.Tensor, error) {
-			return e.Exec(r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
-				r.images(r.ood[i%2], c.OODBatch), tensors.FromScalar(lr))
-		})
-		if err != nil {
-			return err
-		}
-		if c.hasRandom() {
-			res.Random = t
-		}
-		if c.hasDOS() && c.Split {
-			// The training part of a DOS iteration is the same executable shape: [ID ; OOD batch].
-			res.Split = &Split{Training: t}
-		}
+// Names of the parts, in the order they are measured.
+const (
+	partRandom     = "random"
+	partDOS        = "dos"
+	partScoring    = "scoring"
+	partSelection  = "selection"
+	partClustering = "clustering"
+)
+
+// partNames lists the parts cfg measures, in order.
+func (c Config) partNames() []string {
+	var names []string
+	split := c.hasDOS() && c.Split
+	if c.hasRandom() || split {
+		names = append(names, partRandom)
 	}
 	if c.hasDOS() {
-		e, err := context.NewExecAny(r.be, ctx, r.model.StepDOS)
-		if err != nil {
-			return err
-		}
-		execs = append(execs, e)
-		t, err := r.timeIt("DOS iteration", trainImages, func(i int) ([]*tensors.Tensor, error) {
-			return e.Exec(r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
-				r.images(r.cand[i%2], c.Candidates), r.uniforms(), tensors.FromScalar(lr))
-		})
-		if err != nil {
-			return err
-		}
-		res.DOS = t
-		if res.Random != nil && res.Random.MedianMS > 0 {
-			res.DOSOverRandom = t.MedianMS / res.Random.MedianMS
-		}
+		names = append(names, partDOS)
 	}
-	if c.hasDOS() && c.Split {
-		e, err := context.NewExecAny(r.be, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
-			logits, feats := r.model.Infer(ctx, x)
-			// One scalar depending on every output, so nothing is pruned and only 4 bytes return.
-			return graph.Add(graph.ReduceAllSum(logits), graph.ReduceAllSum(feats))
-		})
-		if err != nil {
-			return err
-		}
-		execs = append(execs, e)
-		if res.Split.Scoring, err = r.timeIt("scoring", c.Candidates, func(i int) ([]*tensors.Tensor, error) {
-			return e.Exec(r.images(r.cand[i%2], c.Candidates))
-		}); err != nil {
-			return err
-		}
-		sel, err := graph.NewExec(r.be, func(logits, feats, u *graph.Node) []*graph.Node {
-			s := sampling.SelectDOS(logits, feats, u, r.dos)
-			return []*graph.Node{s.Inertia, s.Indices}
-		})
-		if err != nil {
-			return err
-		}
-		execs = append(execs, sel)
+	if split {
+		names = append(names, partScoring, partSelection)
+	}
+	if split || c.Method == MethodKMeans {
+		names = append(names, partClustering)
+	}
+	return names
+}
+
+// part returns the executable called name (one of partNames).
+func (r *runner) part(name string) part {
+	c := r.cfg
+	f32 := func(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
+	img := func(n int) shapes.Shape { return f32(n, c.Image, c.Image, 3) }
+	lr := tensors.FromScalar(float32(c.LR))
+	trainImages := c.IDBatch + c.OODBatch
+	switch name {
+	case partRandom:
+		return part{name: "random iteration", images: trainImages,
+			inputs: []shapes.Shape{img(c.IDBatch), shapes.Make(dtypes.Int32, c.IDBatch), img(c.OODBatch), f32()},
+			fn: func(ctx *context.Context, in []*graph.Node) []*graph.Node {
+				return r.model.StepOutliers(ctx, in[0], in[1], in[2], in[3])
+			},
+			args: func(i int) []any {
+				return []any{r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
+					r.images(r.ood[i%2], c.OODBatch), lr}
+			}}
+	case partDOS:
+		return part{name: "DOS iteration", images: trainImages,
+			inputs: []shapes.Shape{img(c.IDBatch), shapes.Make(dtypes.Int32, c.IDBatch), img(c.Candidates),
+				f32(r.dos.UniformsSize()), f32()},
+			fn: func(ctx *context.Context, in []*graph.Node) []*graph.Node {
+				return r.model.StepDOS(ctx, in[0], in[1], in[2], in[3], in[4])
+			},
+			args: func(i int) []any {
+				return []any{r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
+					r.images(r.cand[i%2], c.Candidates), r.uniforms(), lr}
+			}}
+	case partScoring:
+		return part{name: "scoring", images: c.Candidates, inputs: []shapes.Shape{img(c.Candidates)},
+			fn: func(ctx *context.Context, in []*graph.Node) []*graph.Node {
+				logits, feats := r.model.Infer(ctx, in[0])
+				// One scalar depending on every output, so nothing is pruned and only 4 bytes return.
+				return []*graph.Node{graph.Add(graph.ReduceAllSum(logits), graph.ReduceAllSum(feats))}
+			},
+			args: func(i int) []any { return []any{r.images(r.cand[i%2], c.Candidates)} }}
+	case partSelection:
 		logits, feats := r.hostFeatures(c.Candidates, r.featDim, c.Classes+1)
-		if res.Split.Selection, err = r.timeIt("selection", c.Candidates, func(i int) ([]*tensors.Tensor, error) {
-			return sel.Exec(tensors.FromFlatDataAndDimensions(logits[i%2], c.Candidates, c.Classes+1),
-				tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim), r.uniforms())
-		}); err != nil {
-			return err
-		}
+		return part{name: "selection", images: c.Candidates,
+			inputs: []shapes.Shape{f32(c.Candidates, c.Classes+1), f32(c.Candidates, r.featDim), f32(r.dos.UniformsSize())},
+			fn: func(_ *context.Context, in []*graph.Node) []*graph.Node {
+				s := sampling.SelectDOS(in[0], in[1], in[2], r.dos)
+				return []*graph.Node{s.Inertia, s.Indices}
+			},
+			args: func(i int) []any {
+				return []any{tensors.FromFlatDataAndDimensions(logits[i%2], c.Candidates, c.Classes+1),
+					tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim), r.uniforms()}
+			}}
+	case partClustering:
+		// sampling.KMeans alone on [Candidates, featDim] unit vectors.
+		km := r.dos.KMeans
+		km.K = c.OODBatch
+		_, feats := r.hostFeatures(c.Candidates, r.featDim, 1)
+		return part{name: "clustering", images: c.Candidates,
+			inputs: []shapes.Shape{f32(c.Candidates, r.featDim), km.UniformsShape()},
+			fn: func(_ *context.Context, in []*graph.Node) []*graph.Node {
+				res := sampling.KMeans(in[0], in[1], km)
+				return []*graph.Node{res.Inertia, res.Assign}
+			},
+			args: func(i int) []any {
+				return []any{tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim),
+					tensors.FromFlatDataAndDimensions(km.HostUniforms(r.rng), km.NInit, km.UniformsPerRestart())}
+			}}
 	}
-	if (c.hasDOS() && c.Split) || c.Method == MethodKMeans {
-		t, err := r.timeClustering(&execs)
+	panic(fmt.Sprintf("harness: unknown part %q", name))
+}
+
+// emitPrograms builds every part cfg selects through the XLA backend's StableHLO translation
+// (backend.StableHLO: no PJRT plugin, nothing compiled or run), counts the operations of each
+// program into res.Programs and, with Config.ProgramsDir, writes each to <dir>/<part>.mlir.
+func (r *runner) emitPrograms(res *Result) error {
+	res.Programs = map[string]map[string]int{}
+	for _, name := range r.cfg.partNames() {
+		p := r.part(name)
+		prog, err := backend.StableHLO(name, func(g *graph.Graph) []*graph.Node {
+			in := make([]*graph.Node, len(p.inputs))
+			for i, sh := range p.inputs {
+				in[i] = graph.Parameter(g, fmt.Sprintf("in%d", i), sh)
+			}
+			return p.fn(context.New(), in)
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		if res.Split == nil {
-			res.Split = &Split{}
+		counts := map[string]int{}
+		total := 0
+		for _, c := range backend.CountOps(prog) {
+			counts[c.Op] = c.Count
+			total += c.Count
 		}
-		res.Split.Clustering = t
+		counts["total"] = total
+		res.Programs[name] = counts
+		fmt.Fprintf(r.log, "%s: %d StableHLO operations\n", p.name, total)
+		if dir := r.cfg.ProgramsDir; dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, name+".mlir"), []byte(prog), 0o644); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// timeClustering times sampling.KMeans alone on [Candidates, featDim] unit vectors.
-func (r *runner) timeClustering(execs *[]interface{ Finalize() }) (*Timing, error) {
+func (r *runner) measureModels(res *Result) error {
 	c := r.cfg
-	km := r.dos.KMeans
-	km.K = c.OODBatch
-	e, err := graph.NewExec(r.be, func(x, u *graph.Node) []*graph.Node {
-		res := sampling.KMeans(x, u, km)
-		return []*graph.Node{res.Inertia, res.Assign}
-	})
-	if err != nil {
-		return nil, err
+	ctx := context.New()
+	ctx.SetParam(context.ParamInitialSeed, int64(c.Seed))
+	for _, name := range c.partNames() {
+		p := r.part(name)
+		e, err := context.NewExecAny(r.be, ctx, p.fn)
+		if err != nil {
+			return err
+		}
+		t, err := r.timeIt(p.name, p.images, func(i int) ([]*tensors.Tensor, error) { return e.Exec(p.args(i)...) })
+		e.Finalize()
+		if err != nil {
+			return err
+		}
+		if name != partRandom && name != partDOS && res.Split == nil {
+			res.Split = &Split{}
+		}
+		switch name {
+		case partRandom:
+			if c.hasRandom() {
+				res.Random = t
+			}
+			if c.hasDOS() && c.Split {
+				// The training part of a DOS iteration is the same executable shape: [ID ; OOD batch].
+				res.Split = &Split{Training: t}
+			}
+		case partDOS:
+			res.DOS = t
+			if res.Random != nil && res.Random.MedianMS > 0 {
+				res.DOSOverRandom = t.MedianMS / res.Random.MedianMS
+			}
+		case partScoring:
+			res.Split.Scoring = t
+		case partSelection:
+			res.Split.Selection = t
+		case partClustering:
+			res.Split.Clustering = t
+		}
 	}
-	*execs = append(*execs, e)
-	_, feats := r.hostFeatures(c.Candidates, r.featDim, 1)
-	return r.timeIt("clustering", c.Candidates, func(i int) ([]*tensors.Tensor, error) {
-		u := km.HostUniforms(r.rng)
-		return e.Exec(tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim),
-			tensors.FromFlatDataAndDimensions(u, km.NInit, km.UniformsPerRestart()))
-	})
+	return nil
 }
 
 // uniforms draws a fresh uniforms input of the DOS selection.

@@ -154,6 +154,10 @@ type Result struct {
 	Memory   Memory    `json:"memory"`
 	// Versions of the toolchain and libraries.
 	Versions map[string]string `json:"versions"`
+	// Programs holds, with Config.Programs, the StableHLO operation counts of each part's program
+	// ("total" and one entry per operation), keyed by part: random, dos, scoring, selection,
+	// clustering.
+	Programs map[string]map[string]int `json:"programs,omitempty"`
 	// Partial marks a result saved while the measurement was still running (Config.Progress):
 	// the parts it holds are complete, later parts are missing.
 	Partial bool `json:"partial,omitempty"`
@@ -205,6 +209,10 @@ func fmtTiming(t *Timing) []string {
 
 // Table prints the result as an aligned text table.
 func (r *Result) Table(w io.Writer) {
+	if r.Programs != nil {
+		r.programsTable(w)
+		return
+	}
 	if r.Random == nil && r.DOS == nil && r.Split == nil {
 		fmt.Fprintf(w, "%s: pipeline only, %dx%dx3 images\n", r.Tool, r.Shapes.Image, r.Shapes.Image)
 		r.tail(w)
@@ -236,6 +244,30 @@ func (r *Result) Table(w io.Writer) {
 	if r.DOSOverRandom > 0 {
 		fmt.Fprintf(w, "DOS / random: %.2fx\n", r.DOSOverRandom)
 	}
+	r.tail(w)
+}
+
+// programsTable prints the StableHLO operation counts of Config.Programs.
+func (r *Result) programsTable(w io.Writer) {
+	fmt.Fprintf(w, "%s StableHLO programs (XLA backend's translation, not compiled), %s, %d params\n", r.Tool, r.Network, r.Params)
+	s := r.Shapes
+	fmt.Fprintf(w, "shapes: id %d, candidates %d, ood %d, %d outputs, %dx%dx%d, features %d, k-means n_init %d iters %d\n",
+		s.IDBatch, s.Candidates, s.OODBatch, s.Outputs, s.Image, s.Image, s.Channels, s.FeatureDim, s.NInit, s.KMeansIters)
+	cols := []string{"total", "convolution", "dot_general", "reduce", "gather", "scatter"}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "part\t"+strings.Join(cols, "\t")+"\t")
+	for _, name := range []string{"random", "dos", "scoring", "selection", "clustering"} {
+		c, ok := r.Programs[name]
+		if !ok {
+			continue
+		}
+		fmt.Fprint(tw, name)
+		for _, col := range cols {
+			fmt.Fprintf(tw, "\t%d", c[col])
+		}
+		fmt.Fprintln(tw, "\t")
+	}
+	tw.Flush()
 	r.tail(w)
 }
 
