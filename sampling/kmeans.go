@@ -201,10 +201,21 @@ func nearest(x, x2, centroids *Node) (assign, minDist *Node) {
 }
 
 // kmeansPPInit returns the greedy k-means++ initial centroids [R, K, D].
+//
+// Centres are data points, so the squared distances between all pairs of points are computed once
+// ([N, N], one matrix product) and each step reads the rows of its candidates from it; the chosen
+// indices are gathered into centroids once at the end. Per step that is a gather where a
+// gather, a matrix product and a reduction would be, which matters on an accelerator, where the
+// K-1 sequential steps are a chain of small kernels.
 func kmeansPPInit(x, x2, uniforms *Node, k, r, t int) *Node {
 	g := x.Graph()
 	n := x.Shape().Dimensions[0]
 	nF := float64(n)
+
+	// pair[i, j] = |x_i|^2 - 2 x_i.x_j + |x_j|^2, clamped at 0: row i holds the distances from
+	// point i (a candidate centre) to every point, by the same formula as sqDistances.
+	norms := Reshape(x2, n)
+	pair := MaxScalar(Add(Sub(InsertAxes(norms, -1), MulScalar(Einsum("id,jd->ij", x, x), 2)), InsertAxes(norms, 0)), 0)
 
 	// upper[i, j] = 1 if i <= j: closest @ upper is the inclusive cumulative sum along N.
 	iotaRows := Iota(g, shapes.Make(dtypes.Int32, n, n), 0)
@@ -215,9 +226,10 @@ func kmeansPPInit(x, x2, uniforms *Node, k, r, t int) *Node {
 	u0 := Slice(uniforms, AxisRange(), AxisRange(0, 1))           // [R, 1]
 	first := ConvertDType(Floor(MulScalar(u0, nF)), dtypes.Int32) // [R, 1]
 	first = MinScalar(first, n-1)
-	centres := []*Node{Gather(x, InsertAxes(first, -1))}  // each [R, 1, D]
-	closest := Squeeze(sqDistances(x, x2, centres[0]), 1) // [R, N]
-	pot := ReduceSum(closest, -1)                         // [R]
+	chosen := []*Node{first}                       // each [R, 1]
+	closest := Gather(pair, InsertAxes(first, -1)) // [R, 1, N]
+	closest = Reshape(closest, r, n)               // [R, N]
+	pot := ReduceSum(closest, -1)                  // [R]
 
 	for c := 1; c < k; c++ {
 		start := 1 + (c-1)*t
@@ -228,15 +240,16 @@ func kmeansPPInit(x, x2, uniforms *Node, k, r, t int) *Node {
 		below := LessThan(InsertAxes(cum, 1), InsertAxes(target, -1)) // [R, T, N]
 		cand := ReduceSum(ConvertDType(below, dtypes.Int32), -1)      // [R, T]
 		cand = MinScalar(cand, n-1)
-		candVec := Gather(x, InsertAxes(cand, -1))                             // [R, T, D]
-		newClosest := Min(InsertAxes(closest, 1), sqDistances(x, x2, candVec)) // [R, T, N]
-		pots := ReduceSum(newClosest, -1)                                      // [R, T]
-		bestTrial := ArgMin(pots, -1)                                          // [R]
-		sel := OneHot(bestTrial, t, dtypes.Float32)                            // [R, T]
-		closest = ReduceSum(Mul(InsertAxes(sel, -1), newClosest), 1)           // [R, N]
+		candDist := Gather(pair, InsertAxes(cand, -1))               // [R, T, N]
+		newClosest := Min(InsertAxes(closest, 1), candDist)          // [R, T, N]
+		pots := ReduceSum(newClosest, -1)                            // [R, T]
+		bestTrial := ArgMin(pots, -1)                                // [R]
+		sel := OneHot(bestTrial, t, dtypes.Float32)                  // [R, T]
+		closest = ReduceSum(Mul(InsertAxes(sel, -1), newClosest), 1) // [R, N]
 		pot = ReduceMin(pots, -1)
-		chosen := ReduceSum(Mul(OneHot(bestTrial, t, dtypes.Int32), cand), -1) // [R]
-		centres = append(centres, Gather(x, Reshape(chosen, r, 1, 1)))         // [R, 1, D]
+		best := InsertAxes(ReduceSum(Mul(OneHot(bestTrial, t, dtypes.Int32), cand), -1), -1) // [R, 1]
+		chosen = append(chosen, best)
 	}
-	return Concatenate(centres, 1) // [R, K, D]
+	idx := Concatenate(chosen, 1)         // [R, K]
+	return Gather(x, InsertAxes(idx, -1)) // [R, K, D]
 }
