@@ -4,6 +4,7 @@
 # On the build machine (Go and cgo; the GPU machine has no Go toolchain):
 #   go build -o bin/perf ./benchmarks/perf
 #   go test -c -o bin/backend.test ./models/backend
+#   go test -c -o bin/sampling.test ./sampling
 # then carry bin/ to the GPU machine and run, from the repository root:
 #   OUT=/some/dir bash benchmarks/gpu/device_checks.sh
 #
@@ -78,6 +79,9 @@ step compare-densenet 20 "$BIN/perf" --load "$OUT/gomlx_densenet.json" --compare
 step kmeans 60 "$BIN/perf" --method kmeans --network "$NET1" "${KMSHAPE[@]}" --n-init 5 --iters 100 --warmup 10 "${GOEXTRA[@]}" --json "$OUT/gomlx_kmeans.json"
 step peer-kmeans 40 "$PY" benchmarks/peer/dos_peer.py --method kmeans --network "$NET1" "${KMSHAPE[@]}" --n-init 5 --iters 10 --warmup 1 --json "$OUT/torch_kmeans.json"
 step compare-kmeans 20 "$BIN/perf" --load "$OUT/gomlx_kmeans.json" --compare "$OUT/torch_kmeans.json"
+# 3b. K-means and the DOS selection on the card against the pure-Go backend, same inputs and
+#    uniforms: how much XLA's float32 matrix products on the GPU (TF32?) change the clusters and picks.
+step kmeans-fidelity 90 "$BIN/sampling.test" -test.run 'TestDeviceMatchesGo' -test.v
 # 4. The same for WRN-40-4.
 step wrn404 150 "$BIN/perf" --network "$NET2" --method both --split=false "${SHAPE[@]}" "${ITERS[@]}" "${GOEXTRA[@]}" --json "$OUT/gomlx_wrn404.json"
 step peer-wrn404 60 "$PY" benchmarks/peer/dos_peer.py "${PEERDEV[@]}" --network "$NET2" "${SHAPE[@]}" "${PITERS[@]}" --json "$OUT/torch_wrn404.json"
