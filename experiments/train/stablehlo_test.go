@@ -17,16 +17,26 @@ import (
 )
 
 // TestStepGraphsForXLA builds the step graphs of the paper's networks at the official shapes
-// (32x32, ID batch 64, 384 candidates, 64 picks, 101 outputs) with the XLA backend's StableHLO
-// translation, which the pure-Go tests never exercise, and checks their structure by counting
-// convolutions: with N in an inference pass, a training step (forward, and the gradients with
-// respect to inputs and kernels) holds 3N, and the DOS iteration exactly one inference pass more,
-// 4N: scoring, clustering, selection and training are one program, and the extra cost over random
-// sampling is the scoring pass plus the K-means, which has no convolution.
+// (32x32, ID batch 64, 384 candidates, 64 picks, 101 outputs), and of the other networks at small
+// ones, with the XLA backend's StableHLO translation, which the pure-Go tests never exercise. It
+// checks their structure by counting operations: the DOS iteration is the random-sampling
+// iteration plus exactly one inference pass plus the selection program, in convolutions and in
+// matrix products alike. With N convolutions in an inference pass, a training step (forward, and
+// the gradients with respect to inputs and kernels) holds 3N and the DOS iteration 4N.
 func TestStepGraphsForXLA(t *testing.T) {
-	const classes, idBatch, candidates, picks, side = 100, 64, 384, 64, 32
-	img := func(n int) shapes.Shape { return shapes.Make(dtypes.Float32, n, side, side, 3) }
-	for _, name := range []string{"densenet-bc-100", "wrn-40-4"} {
+	for _, c := range []struct {
+		name                                          string
+		classes, idBatch, candidates, picks, side, ch int
+	}{
+		{"densenet-bc-100", 100, 64, 384, 64, 32, 3},
+		{"wrn-40-4", 100, 64, 384, 64, 32, 3},
+		{"resnet18", 10, 8, 24, 4, 32, 3},
+		{"resnet50", 10, 4, 12, 4, 64, 3},
+		{"small-cnn", 5, 8, 24, 4, 28, 1},
+		{"mlp", 5, 8, 24, 4, 28, 1},
+	} {
+		name, classes, idBatch, candidates, picks := c.name, c.classes, c.idBatch, c.candidates, c.picks
+		img := func(n int) shapes.Shape { return shapes.Make(dtypes.Float32, n, c.side, c.side, c.ch) }
 		t.Run(name, func(t *testing.T) {
 			arch, err := models.Lookup(name)
 			if err != nil {
@@ -49,7 +59,7 @@ func TestStepGraphsForXLA(t *testing.T) {
 					counts[c.Op] = c.Count
 				}
 				if step == "dos" {
-					for _, p := range []string{"tensor<384x32x32x3xf32>", fmt.Sprintf("tensor<%dxf32>", cfg.UniformsSize())} {
+					for _, p := range []string{fmt.Sprintf("tensor<%dx%dx%dx%dxf32>", candidates, c.side, c.side, c.ch), fmt.Sprintf("tensor<%dxf32>", cfg.UniformsSize())} {
 						if !strings.Contains(strings.SplitN(prog, "\n", 3)[1], p) {
 							t.Errorf("dos: the program's parameters lack %s", p)
 						}
@@ -70,10 +80,20 @@ func TestStepGraphsForXLA(t *testing.T) {
 					Parameter(g, "c", img(candidates)), Parameter(g, "u", shapes.Make(dtypes.Float32, cfg.UniformsSize())),
 					Parameter(g, "lr", shapes.Make(dtypes.Float32)))
 			})
+			sel := emit("selection", func(_ *context.Context, g *Graph) []*Node {
+				s := sampling.SelectDOS(Parameter(g, "l", shapes.Make(dtypes.Float32, candidates, classes+1)),
+					Parameter(g, "f", shapes.Make(dtypes.Float32, candidates, arch.FeatureSize(classes+1))),
+					Parameter(g, "u", shapes.Make(dtypes.Float32, cfg.UniformsSize())), cfg)
+				return []*Node{s.Indices}
+			})
 			n := infer["convolution"]
-			if n == 0 || random["convolution"] != 3*n || dos["convolution"] != 4*n {
+			if (n == 0) != (name == "mlp") || random["convolution"] != 3*n || dos["convolution"] != 4*n {
 				t.Errorf("convolutions: inference %d, random step %d (want %d), DOS step %d (want %d)",
 					n, random["convolution"], 3*n, dos["convolution"], 4*n)
+			}
+			if want := random["dot_general"] + infer["dot_general"] + sel["dot_general"]; dos["dot_general"] != want {
+				t.Errorf("matrix products: DOS step %d, want random %d + inference %d + selection %d = %d",
+					dos["dot_general"], random["dot_general"], infer["dot_general"], sel["dot_general"], want)
 			}
 			t.Logf("%s: convolutions %d/%d/%d, dot_general %d/%d/%d (inference/random/DOS)", name, n,
 				random["convolution"], dos["convolution"], infer["dot_general"], random["dot_general"], dos["dot_general"])
