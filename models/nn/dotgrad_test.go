@@ -36,21 +36,10 @@ func TestDotGeneralVJP(t *testing.T) {
 	}
 	be := newBackend(t)
 	r := rand.New(rand.NewPCG(1, 2))
-	randT := func(dims []int) *tensors.Tensor {
-		n := 1
-		for _, d := range dims {
-			n *= d
-		}
-		x := make([]float64, n)
-		for i := range x {
-			x[i] = r.NormFloat64()
-		}
-		return tensors.FromFlatDataAndDimensions(x, dims...)
-	}
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			lhs, rhs := randT(c.lhs), randT(c.rhs)
-			w := randT([]int{c.outElements})
+			lhs, rhs := normal(r, c.lhs...), normal(r, c.rhs...)
+			w := normal(r, c.outElements)
 			grads := func(vjp graph.VJP) [2][]float64 {
 				graph.VJPRegistration[graph.NodeTypeDotGeneral] = vjp
 				defer func() { graph.VJPRegistration[graph.NodeTypeDotGeneral] = DotGeneralVJP }()
@@ -75,14 +64,7 @@ func TestDotGeneralVJP(t *testing.T) {
 				}
 				return [2][]float64{tensors.MustCopyFlatData[float64](outs[0]), tensors.MustCopyFlatData[float64](outs[1])}
 			}
-			ours, theirs := grads(DotGeneralVJP), grads(OriginalDotGeneralVJP)
-			for k, name := range []string{"d lhs", "d rhs"} {
-				for j := range ours[k] {
-					if math.Abs(ours[k][j]-theirs[k][j]) > 1e-12*(1+math.Abs(theirs[k][j])) {
-						t.Fatalf("%s[%d] = %v, GoMLX's gradient gives %v", name, j, ours[k][j], theirs[k][j])
-					}
-				}
-			}
+			sameGrads(t, fmt.Sprintf("%v x %v", c.lhs, c.rhs), grads(DotGeneralVJP), grads(OriginalDotGeneralVJP))
 		})
 	}
 }
@@ -92,19 +74,8 @@ func TestDotGeneralVJP(t *testing.T) {
 func TestDotVJP(t *testing.T) {
 	be := newBackend(t)
 	r := rand.New(rand.NewPCG(3, 4))
-	randT := func(dims ...int) *tensors.Tensor {
-		n := 1
-		for _, d := range dims {
-			n *= d
-		}
-		x := make([]float64, n)
-		for i := range x {
-			x[i] = r.NormFloat64()
-		}
-		return tensors.FromFlatDataAndDimensions(x, dims...)
-	}
 	for _, c := range []struct{ lhs, rhs []int }{{[]int{5}, []int{5}}, {[]int{4, 5}, []int{5}}, {[]int{4, 5}, []int{5, 3}}} {
-		lhs, rhs := randT(c.lhs...), randT(c.rhs...)
+		lhs, rhs := normal(r, c.lhs...), normal(r, c.rhs...)
 		grads := func(vjp graph.VJP) [2][]float64 {
 			graph.VJPRegistration[graph.NodeTypeDot] = vjp
 			defer func() { graph.VJPRegistration[graph.NodeTypeDot] = DotVJP }()
@@ -126,14 +97,7 @@ func TestDotVJP(t *testing.T) {
 			}
 			return [2][]float64{tensors.MustCopyFlatData[float64](outs[0]), tensors.MustCopyFlatData[float64](outs[1])}
 		}
-		ours, theirs := grads(DotVJP), grads(OriginalDotVJP)
-		for k := range 2 {
-			for j := range ours[k] {
-				if math.Abs(ours[k][j]-theirs[k][j]) > 1e-12*(1+math.Abs(theirs[k][j])) {
-					t.Fatalf("%v . %v: gradient %d [%d] = %v, GoMLX's gives %v", c.lhs, c.rhs, k, j, ours[k][j], theirs[k][j])
-				}
-			}
-		}
+		sameGrads(t, fmt.Sprintf("%v . %v", c.lhs, c.rhs), grads(DotVJP), grads(OriginalDotVJP))
 	}
 }
 
@@ -169,5 +133,30 @@ func TestDotGeneralVJPUsesMatrixProducts(t *testing.T) {
 	}
 	if dots != 2 || broadcasts != 0 {
 		t.Errorf("gradients: %d matrix products (want 2: d x, d w) and %d rank-3 broadcasts (want 0)", dots, broadcasts)
+	}
+}
+
+// normal returns a float64 tensor of the given dimensions with N(0,1) entries.
+func normal(r *rand.Rand, dims ...int) *tensors.Tensor {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = r.NormFloat64()
+	}
+	return tensors.FromFlatDataAndDimensions(x, dims...)
+}
+
+// sameGrads fails unless our gradients (d lhs, d rhs) equal GoMLX's to float64 rounding.
+func sameGrads(t *testing.T, what string, ours, theirs [2][]float64) {
+	t.Helper()
+	for k, name := range []string{"d lhs", "d rhs"} {
+		for j := range ours[k] {
+			if math.Abs(ours[k][j]-theirs[k][j]) > 1e-12*(1+math.Abs(theirs[k][j])) {
+				t.Fatalf("%s: %s[%d] = %v, GoMLX's gradient gives %v", what, name, j, ours[k][j], theirs[k][j])
+			}
+		}
 	}
 }
