@@ -22,7 +22,8 @@ import (
 // checks their structure by counting operations: the DOS iteration is the random-sampling
 // iteration plus exactly one inference pass plus the selection program, in convolutions and in
 // matrix products alike. With N convolutions in an inference pass, a training step (forward, and
-// the gradients with respect to inputs and kernels) holds 3N and the DOS iteration 4N.
+// the gradients with respect to inputs and kernels) holds 3N and the DOS iteration 4N. No program
+// holds a host transfer (infeed, outfeed, send, recv, custom calls) or a device RNG.
 func TestStepGraphsForXLA(t *testing.T) {
 	for _, c := range []struct {
 		name                                          string
@@ -57,6 +58,13 @@ func TestStepGraphsForXLA(t *testing.T) {
 				counts := map[string]int{}
 				for _, c := range backend.CountOps(prog) {
 					counts[c.Op] = c.Count
+				}
+				// Nothing leaves the device mid-program, and no randomness is drawn on it: the
+				// host passes every uniform in, so results do not depend on a backend's RNG.
+				for _, op := range []string{"custom_call", "infeed", "outfeed", "send", "recv", "rng", "rng_bit_generator"} {
+					if counts[op] != 0 {
+						t.Errorf("%s: %d %s operations", step, counts[op], op)
+					}
 				}
 				if step == "dos" {
 					for _, p := range []string{fmt.Sprintf("tensor<%dx%dx%dx%dxf32>", candidates, c.side, c.side, c.ch), fmt.Sprintf("tensor<%dxf32>", cfg.UniformsSize())} {
