@@ -481,10 +481,10 @@ func (r *runner) emitPrograms(res *Result) error {
 		fmt.Fprintf(r.log, "%s: %d StableHLO operations\n", p.name, total)
 		if dir := r.cfg.ProgramsDir; dir != "" {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
+				return fmt.Errorf("programs-dir: %w", err)
 			}
 			if err := os.WriteFile(filepath.Join(dir, name+".mlir"), []byte(prog), 0o644); err != nil {
-				return err
+				return fmt.Errorf("programs-dir: %w", err)
 			}
 		}
 	}
