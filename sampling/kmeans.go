@@ -21,6 +21,9 @@ type KMeansConfig struct {
 	// stops changing an iteration is a no-op (same assignment gives the same centroids), so a
 	// restart that converged early keeps its result.
 	Iters int
+	// KeepEmpty makes a cluster left empty by an assignment step keep its previous centroid. The
+	// default (false) relocates it to the point farthest from its centre, as scikit-learn does.
+	KeepEmpty bool
 	// LocalTrials is the number of candidate centres drawn per k-means++ step; the one that lowers
 	// the potential (sum of squared distances) most is kept ("greedy k-means++", as scikit-learn).
 	// 0 means scikit-learn's default 2+floor(ln K); 1 is plain k-means++.
@@ -118,8 +121,8 @@ type KMeansResult struct {
 //     cumulative distances with the host-generated uniforms ([NInit, UniformsPerRestart], see
 //     KMeansConfig.HostUniforms); no in-graph RNG is used, so results depend only on the uniforms.
 //   - cfg.Iters unrolled Lloyd iterations (assign to nearest centroid, move centroids to the mean).
-//     A cluster that becomes empty keeps its previous centroid (scikit-learn instead relocates
-//     it to a far point).
+//     A cluster that becomes empty receives the point farthest from its centre, as in
+//     scikit-learn (see lloyd); with cfg.KeepEmpty it keeps its previous centroid instead.
 //   - A final assignment step against the final centroids, so Assign is always each point's
 //     nearest centroid (ties: lowest centroid index) and Inertia matches Assign and Centroids.
 //   - The NInit restarts run vectorised in a leading batch dimension; the lowest inertia wins
@@ -128,7 +131,6 @@ type KMeansResult struct {
 // The configuration must be valid for N points (see KMeansConfig.Validate); an invalid one is a
 // bug at graph-building time and panics.
 func KMeans(x, uniforms *Node, cfg KMeansConfig) KMeansResult {
-	g := x.Graph()
 	if x.Rank() != 2 || x.DType() != dtypes.Float32 {
 		panic(fmt.Errorf("sampling.KMeans: x must be [N, D] float32, got %s", x.Shape()))
 	}
@@ -144,25 +146,7 @@ func KMeans(x, uniforms *Node, cfg KMeansConfig) KMeansResult {
 	x2 := Reshape(ReduceSum(Square(x), -1), 1, 1, n) // [1, 1, N]
 	centroids := kmeansPPInit(x, x2, uniforms, k, r, t)
 
-	// Lloyd iterations.
-	var prevAssign *Node
-	changedPerRestart := Zeros(g, shapes.Make(dtypes.Int32, r))
-	for range cfg.Iters {
-		assign, _ := nearest(x, x2, centroids) // [R, N]
-		if prevAssign == nil {
-			changedPerRestart = AddScalar(changedPerRestart, 1)
-		} else {
-			diff := ReduceLogicalOr(NotEqual(assign, prevAssign), -1) // [R]
-			changedPerRestart = Add(changedPerRestart, ConvertDType(diff, dtypes.Int32))
-		}
-		prevAssign = assign
-		oneHot := OneHot(assign, k, dtypes.Float32)              // [R, N, K]
-		counts := ReduceSum(oneHot, 1)                           // [R, K]
-		sums := Einsum("rnk,nd->rkd", oneHot, x)                 // [R, K, D]
-		means := Div(sums, InsertAxes(MaxScalar(counts, 1), -1)) // [R, K, D]
-		nonEmpty := BroadcastToShape(InsertAxes(GreaterThan(counts, ZerosLike(counts)), -1), means.Shape())
-		centroids = Where(nonEmpty, means, centroids)
-	}
+	centroids, changedPerRestart := lloyd(x, x2, centroids, cfg.Iters, cfg.KeepEmpty)
 
 	// Final assignment and inertia against the final centroids.
 	assign, minDist := nearest(x, x2, centroids) // [R, N], [R, N]
@@ -182,6 +166,76 @@ func KMeans(x, uniforms *Node, cfg KMeansConfig) KMeansResult {
 		EmptyClusters: empty,
 		ChangedIters:  Gather(changedPerRestart, bestIdx),
 	}
+}
+
+// lloyd runs iters Lloyd iterations from centroids [R, K, D] (R restarts side by side) on the
+// points x [N, D] (x2: their squared norms, [1, 1, N]) and returns the centroids and, per restart,
+// the number of iterations in which an assignment changed ([R] int32; the first always counts).
+//
+// A cluster that an assignment step leaves empty is handled as scikit-learn's Lloyd iteration
+// does (_relocate_empty_clusters): it receives the point farthest from its own centre, which
+// leaves its old cluster; with several empty clusters, the lowest-numbered empty cluster takes
+// the farthest point, the next the second farthest, and so on. That is scikit-learn's order for
+// up to two (beyond, its argpartition leaves the order unspecified, but which empty cluster takes
+// which point only renames clusters: the centroids are the same set). A cluster that loses its
+// only point that way becomes the zero vector, as in scikit-learn. With keepEmpty, an empty
+// cluster keeps its previous centroid instead.
+func lloyd(x, x2, centroids *Node, iters int, keepEmpty bool) (*Node, *Node) {
+	g := x.Graph()
+	r, k := centroids.Shape().Dimensions[0], centroids.Shape().Dimensions[1]
+	var prevAssign *Node
+	changedPerRestart := Zeros(g, shapes.Make(dtypes.Int32, r))
+	for range iters {
+		assign, minDist := nearest(x, x2, centroids) // [R, N]
+		if prevAssign == nil {
+			changedPerRestart = AddScalar(changedPerRestart, 1)
+		} else {
+			diff := ReduceLogicalOr(NotEqual(assign, prevAssign), -1) // [R]
+			changedPerRestart = Add(changedPerRestart, ConvertDType(diff, dtypes.Int32))
+		}
+		prevAssign = assign
+		if !keepEmpty {
+			assign = relocateEmpty(assign, minDist, k)
+		}
+		oneHot := OneHot(assign, k, dtypes.Float32)              // [R, N, K]
+		counts := ReduceSum(oneHot, 1)                           // [R, K]
+		sums := Einsum("rnk,nd->rkd", oneHot, x)                 // [R, K, D]
+		means := Div(sums, InsertAxes(MaxScalar(counts, 1), -1)) // [R, K, D]
+		if keepEmpty {
+			nonEmpty := BroadcastToShape(InsertAxes(GreaterThan(counts, ZerosLike(counts)), -1), means.Shape())
+			centroids = Where(nonEmpty, means, centroids)
+		} else {
+			// A count of zero is left only by a cluster whose single point moved: its sum, hence
+			// its centroid, is zero, as in scikit-learn.
+			centroids = means
+		}
+	}
+	return centroids, changedPerRestart
+}
+
+// relocateEmpty returns the assignment [R, N] after scikit-learn's relocation (see lloyd): the
+// clusters of k that assign leaves empty take the points farthest from their centres (dist, the
+// squared distances [R, N]), the lowest-numbered empty cluster the farthest point. Moving points
+// in the assignment, before the sums, subtracts them from their old clusters and adds them to the
+// new ones with no further arithmetic.
+func relocateEmpty(assign, dist *Node, k int) *Node {
+	g := assign.Graph()
+	n := assign.Shape().Dimensions[1]
+	counts := ReduceSum(OneHot(assign, k, dtypes.Int32), 1) // [R, K]
+	empty := Equal(counts, ZerosLike(counts))               // [R, K]
+	// slot[r, c]: c's position among the empty clusters of restart r, in increasing order.
+	before := InsertAxes(LessThan(Iota(g, shapes.Make(dtypes.Int32, k, k), 1), Iota(g, shapes.Make(dtypes.Int32, k, k), 0)), 0)
+	slot := ReduceSum(ConvertDType(LogicalAnd(InsertAxes(empty, 1), before), dtypes.Int32), -1) // [R, K]
+	// rank[r, i]: i's position when the points are sorted farthest first (ties: lower index first).
+	di, dj := InsertAxes(dist, -1), InsertAxes(dist, 1) // [R, N, 1], [R, 1, N]
+	jFirst := InsertAxes(LessThan(Iota(g, shapes.Make(dtypes.Int32, n, n), 1), Iota(g, shapes.Make(dtypes.Int32, n, n), 0)), 0)
+	ahead := LogicalOr(GreaterThan(dj, di), LogicalAnd(Equal(dj, di), jFirst)) // [R, N, N]: j comes before i
+	rank := ReduceSum(ConvertDType(ahead, dtypes.Int32), -1)                   // [R, N]
+	// move[r, c, i]: point i moves into empty cluster c (its rank is c's slot).
+	move := LogicalAnd(Equal(InsertAxes(rank, 1), InsertAxes(slot, -1)), InsertAxes(empty, -1)) // [R, K, N]
+	moved := ReduceLogicalOr(move, 1)                                                           // [R, N]
+	target := ReduceSum(Mul(ConvertDType(move, dtypes.Int32), Iota(g, shapes.Make(dtypes.Int32, 1, k, 1), 1)), 1)
+	return Where(moved, target, assign)
 }
 
 // sqDistances returns the squared Euclidean distances [R, M, N] between the centres c [R, M, D]

@@ -263,11 +263,18 @@ func TestKMeansConfigValidate(t *testing.T) {
 }
 
 // BenchmarkKMeans: k=64, 384x342, 5 restarts, DefaultKMeansIters Lloyd iterations, pure-Go backend.
-func BenchmarkKMeans(b *testing.B) {
+func BenchmarkKMeans(b *testing.B) { benchKMeans(b, false) }
+
+// BenchmarkKMeansKeepEmpty: the same without the empty-cluster relocation (KeepEmpty), to show
+// what the relocation costs on this backend.
+func BenchmarkKMeansKeepEmpty(b *testing.B) { benchKMeans(b, true) }
+
+func benchKMeans(b *testing.B, keepEmpty bool) {
 	be := newTestBackend(b)
 	const n, d = 384, 342
 	x := readF32(b, "relu_384x342", n, d)
 	cfg := DefaultKMeansConfig(64)
+	cfg.KeepEmpty = keepEmpty
 	exec := newKMeansExec(b, be, cfg)
 	defer exec.Finalize()
 	runKMeans(b, exec, cfg, x, n, d, 1) // compile

@@ -69,7 +69,7 @@ func TestMethodDefaults(t *testing.T) {
 		}
 	}
 	d, _ := Defaults("dos")
-	if *d.Method.DOS != (DOS{Candidates: 384, NInit: 5, Iters: 30, Trim: 0}) {
+	if *d.Method.DOS != (DOS{Candidates: 384, NInit: 5, Iters: 30, Trim: 0, EmptyClusters: EmptyRelocate}) {
 		t.Errorf("dos block %+v", *d.Method.DOS)
 	}
 	if d.Method.NumOutputs(100) != 101 {
@@ -141,6 +141,7 @@ func TestValidate(t *testing.T) {
 		{"method: {name: dos}\nbatch: {id: 0}", "batch.id"},
 		{"method: {name: dos, dos: {candidates: 32}}", "method.dos.candidates"},
 		{"method: {name: dos, dos: {trim: 330}}", "method.dos.trim"},
+		{"method: {name: dos, dos: {empty_clusters: drop}}", "method.dos.empty_clusters"},
 		{"method: {name: dos}\nnetwork: vgg16", "network"},
 		{"method: {name: msp, score: maxlogit}", "method.score"},
 		{"method: {name: ntom, ntom: {quantile: 1.5}}", "method.ntom.quantile"},
@@ -178,7 +179,7 @@ func TestValidate(t *testing.T) {
 // goldenDOSID pins the ID of the default DOS run: it changes only when the
 // canonical form does (a field added to Run, a default changed). Update it
 // deliberately, knowing that existing run directories will no longer match.
-const goldenDOSID = "152a009c66e3"
+const goldenDOSID = "0136efd9a0e6"
 
 // TestRunID checks that the ID depends on every field except Backend, and
 // nothing else.

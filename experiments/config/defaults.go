@@ -108,10 +108,11 @@ func baseDefaults() *Run {
 				BufferEpochs: 4,
 			},
 			DOS: &DOS{
-				Candidates: DefaultDOSCandidates,
-				NInit:      DefaultDOSNInit,
-				Iters:      DefaultDOSIters,
-				Trim:       0,
+				Candidates:    DefaultDOSCandidates,
+				NInit:         DefaultDOSNInit,
+				Iters:         DefaultDOSIters,
+				Trim:          0,
+				EmptyClusters: EmptyRelocate,
 			},
 		},
 		Optim: Optim{

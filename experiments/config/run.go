@@ -155,7 +155,17 @@ type DOS struct {
 	// Trim drops the Trim candidates with the lowest p_absent before
 	// clustering (an early DOS variant used 16; released code: 0).
 	Trim int `yaml:"trim"`
+	// EmptyClusters is what a Lloyd iteration does with a cluster that no
+	// point chose: "relocate" gives it the point farthest from its centre,
+	// as scikit-learn (official); "keep" leaves its previous centroid.
+	EmptyClusters string `yaml:"empty_clusters"`
 }
+
+// Values of DOS.EmptyClusters.
+const (
+	EmptyRelocate = "relocate"
+	EmptyKeep     = "keep"
+)
 
 // Optim is the optimiser and its schedule.
 type Optim struct {

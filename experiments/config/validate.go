@@ -131,6 +131,7 @@ func (r *Run) Validate(file string) error {
 			v.min("method.dos.n_init", d.NInit, 1)
 			v.min("method.dos.iters", d.Iters, 1)
 			v.min("method.dos.trim", d.Trim, 0)
+			v.oneOf("method.dos.empty_clusters", d.EmptyClusters, []string{EmptyRelocate, EmptyKeep})
 			if d.Trim > 0 && d.Candidates-d.Trim < r.Batch.OOD {
 				v.add("method.dos.trim", "candidates - trim = %d must stay >= batch.ood %d", d.Candidates-d.Trim, r.Batch.OOD)
 			}

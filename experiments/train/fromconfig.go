@@ -184,6 +184,7 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 			cfg.DOS = sampling.DefaultDOSConfig(d.Candidates, run.Batch.OOD)
 			cfg.DOS.Trim = d.Trim
 			cfg.DOS.KMeans.NInit = d.NInit
+			cfg.DOS.KMeans.KeepEmpty = d.EmptyClusters == config.EmptyKeep
 			if it := d.Iters; it > 0 {
 				cfg.DOS.KMeans.Iters = it
 			}
