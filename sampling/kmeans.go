@@ -227,8 +227,10 @@ func relocateEmpty(assign, dist *Node, k int) *Node {
 	before := InsertAxes(LessThan(Iota(g, shapes.Make(dtypes.Int32, k, k), 1), Iota(g, shapes.Make(dtypes.Int32, k, k), 0)), 0)
 	slot := ReduceSum(ConvertDType(LogicalAnd(InsertAxes(empty, 1), before), dtypes.Int32), -1) // [R, K]
 	// rank[r, i]: i's position when the points are sorted farthest first (ties: lower index first).
-	di, dj := InsertAxes(dist, -1), InsertAxes(dist, 1) // [R, N, 1], [R, 1, N]
-	jFirst := InsertAxes(LessThan(Iota(g, shapes.Make(dtypes.Int32, n, n), 1), Iota(g, shapes.Make(dtypes.Int32, n, n), 0)), 0)
+	// Operands are broadcast once to [R, N, N], so each comparison runs on equal shapes.
+	rnn := []int{assign.Shape().Dimensions[0], n, n}
+	di, dj := BroadcastToDims(InsertAxes(dist, -1), rnn...), BroadcastToDims(InsertAxes(dist, 1), rnn...)
+	jFirst := BroadcastToDims(InsertAxes(LessThan(Iota(g, shapes.Make(dtypes.Int32, n, n), 1), Iota(g, shapes.Make(dtypes.Int32, n, n), 0)), 0), rnn...)
 	ahead := LogicalOr(GreaterThan(dj, di), LogicalAnd(Equal(dj, di), jFirst)) // [R, N, N]: j comes before i
 	rank := ReduceSum(ConvertDType(ahead, dtypes.Int32), -1)                   // [R, N]
 	// move[r, c, i]: point i moves into empty cluster c (its rank is c's slot).
