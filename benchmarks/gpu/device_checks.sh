@@ -5,6 +5,7 @@
 #   go build -o bin/perf ./benchmarks/perf
 #   go test -c -o bin/backend.test ./models/backend
 #   go test -c -o bin/sampling.test ./sampling
+#   go test -c -o bin/train.test ./experiments/train
 # then carry bin/ to the GPU machine and run, from the repository root:
 #   OUT=/some/dir bash benchmarks/gpu/device_checks.sh
 #
@@ -86,6 +87,10 @@ step kmeans-fidelity 90 "$BIN/sampling.test" -test.run 'TestDeviceMatchesGo' -te
 step wrn404 150 "$BIN/perf" --network "$NET2" --method both --split=false "${SHAPE[@]}" "${ITERS[@]}" "${GOEXTRA[@]}" --json "$OUT/gomlx_wrn404.json"
 step peer-wrn404 60 "$PY" benchmarks/peer/dos_peer.py "${PEERDEV[@]}" --network "$NET2" "${SHAPE[@]}" "${PITERS[@]}" --json "$OUT/torch_wrn404.json"
 step compare-wrn404 20 "$BIN/perf" --load "$OUT/gomlx_wrn404.json" --compare "$OUT/torch_wrn404.json"
+# 4b. Determinism: the same three DOS iterations twice, compared bit for bit, without and with
+#     XLA's deterministic-ops flag (what bit-identical reruns and resumes need on the card).
+step determinism 60 "$BIN/train.test" -test.run 'TestDeviceDeterministic' -test.v
+step determinism-flag 60 env XLA_FLAGS=--xla_gpu_deterministic_ops=true "$BIN/train.test" -test.run 'TestDeviceDeterministic' -test.v
 # 5. With what is left: the composed pure-Go ops against XLA's native ones on the card, and the
 #    split of the DenseNet DOS iteration (four more executables).
 step backend-native 60 "$BIN/backend.test" -test.run 'TestMatchesNativeXLA' -test.v

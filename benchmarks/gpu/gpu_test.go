@@ -58,6 +58,7 @@ func TestDeviceChecksDryRun(t *testing.T) {
 	goTool(t, root, "build", "-o", filepath.Join(bin, "perf"), "./benchmarks/perf")
 	goTool(t, root, "test", "-c", "-o", filepath.Join(bin, "backend.test"), "./models/backend")
 	goTool(t, root, "test", "-c", "-o", filepath.Join(bin, "sampling.test"), "./sampling")
+	goTool(t, root, "test", "-c", "-o", filepath.Join(bin, "train.test"), "./experiments/train")
 
 	out := t.TempDir()
 	cmd := exec.Command("bash", "benchmarks/gpu/device_checks.sh")
@@ -68,7 +69,7 @@ func TestDeviceChecksDryRun(t *testing.T) {
 	}
 	logText := readFile(t, filepath.Join(out, "log.txt"))
 	steps := []string{"densenet", "peer-densenet", "compare-densenet", "kmeans", "peer-kmeans", "compare-kmeans", "kmeans-fidelity",
-		"wrn404", "peer-wrn404", "compare-wrn404", "backend-native", "densenet-split"}
+		"wrn404", "peer-wrn404", "compare-wrn404", "determinism", "determinism-flag", "backend-native", "densenet-split"}
 	for _, s := range steps {
 		re := regexp.MustCompile(`(?m)^== ` + regexp.QuoteMeta(s) + ` \(limit \d+s, at \d+s\)\n   exit 0 after \d+s$`)
 		if !re.MatchString(logText) {
