@@ -91,6 +91,8 @@ step compare-wrn404 20 "$BIN/perf" --load "$OUT/gomlx_wrn404.json" --compare "$O
 #     XLA's deterministic-ops flag (what bit-identical reruns and resumes need on the card).
 step determinism 60 "$BIN/train.test" -test.run 'TestDeviceDeterministic' -test.v
 step determinism-flag 60 env XLA_FLAGS=--xla_gpu_deterministic_ops=true "$BIN/train.test" -test.run 'TestDeviceDeterministic' -test.v
+# 4c. What scikit-learn's empty-cluster relocation costs the clustering on the card.
+step kmeans-keep 60 "$BIN/perf" --method kmeans --kmeans-keep-empty --network "$NET1" "${KMSHAPE[@]}" --n-init 5 --iters 100 --warmup 10 "${GOEXTRA[@]}" --json "$OUT/gomlx_kmeans_keep.json"
 # 5. With what is left: the composed pure-Go ops against XLA's native ones on the card, and the
 #    split of the DenseNet DOS iteration (four more executables).
 step backend-native 60 "$BIN/backend.test" -test.run 'TestMatchesNativeXLA' -test.v

@@ -69,7 +69,7 @@ func TestDeviceChecksDryRun(t *testing.T) {
 	}
 	logText := readFile(t, filepath.Join(out, "log.txt"))
 	steps := []string{"densenet", "peer-densenet", "compare-densenet", "kmeans", "peer-kmeans", "compare-kmeans", "kmeans-fidelity",
-		"wrn404", "peer-wrn404", "compare-wrn404", "determinism", "determinism-flag", "backend-native", "densenet-split"}
+		"wrn404", "peer-wrn404", "compare-wrn404", "determinism", "determinism-flag", "kmeans-keep", "backend-native", "densenet-split"}
 	for _, s := range steps {
 		re := regexp.MustCompile(`(?m)^== ` + regexp.QuoteMeta(s) + ` \(limit \d+s, at \d+s\)\n   exit 0 after \d+s$`)
 		if !re.MatchString(logText) {
@@ -83,6 +83,7 @@ func TestDeviceChecksDryRun(t *testing.T) {
 		"gomlx_densenet.json":       {"gomlx", "random", "dos", "pipeline"},
 		"gomlx_wrn404.json":         {"gomlx", "random", "dos"},
 		"gomlx_kmeans.json":         {"gomlx", "clustering"},
+		"gomlx_kmeans_keep.json":    {"gomlx", "clustering"},
 		"gomlx_densenet_split.json": {"gomlx", "dos", "scoring", "clustering", "selection", "training"},
 		"torch_densenet.json":       {"pytorch", "random", "dos", "scoring", "clustering", "selection", "training"},
 		"torch_wrn404.json":         {"pytorch", "random", "dos"},

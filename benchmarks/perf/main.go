@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Warmup, "warmup", d.Warmup, "untimed iterations after the first (compiling) call")
 	fs.IntVar(&cfg.NInit, "n-init", d.NInit, "K-means restarts (0 = default 5)")
 	fs.IntVar(&cfg.KMeansIters, "kmeans-iters", d.KMeansIters, "K-means Lloyd iterations unrolled in the graph (0 = default)")
+	fs.BoolVar(&cfg.KeepEmpty, "kmeans-keep-empty", d.KeepEmpty, "K-means without scikit-learn's empty-cluster relocation (what it costs)")
 	fs.IntVar(&cfg.FeatureDim, "feature-dim", d.FeatureDim, "feature size for the clustering part (0 = the network's)")
 	fs.BoolVar(&cfg.Split, "split", d.Split, "also time the parts of a DOS iteration (scoring, clustering, selection, training)")
 	fs.BoolVar(&cfg.Pipeline, "pipeline", d.Pipeline, "also measure the data pipeline (augmented batches per second, 1 goroutine and all cores)")

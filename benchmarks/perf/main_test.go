@@ -179,4 +179,20 @@ func TestPrograms(t *testing.T) {
 	if !strings.Contains(out.String(), "StableHLO programs") {
 		t.Errorf("no programs table:\n%s", out.String())
 	}
+
+	// Without the empty-cluster relocation the clustering program is smaller, and nothing else
+	// changes in the random step.
+	out.Reset()
+	if err := run(append([]string{"--programs", "--kmeans-keep-empty"}, args[3:]...), &out, &errOut); err != nil {
+		t.Fatalf("run --kmeans-keep-empty: %v", err)
+	}
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	var keep harness.Result
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &keep); err != nil {
+		t.Fatal(err)
+	}
+	if keep.Programs["clustering"]["total"] >= r.Programs["clustering"]["total"] || keep.Programs["random"]["total"] != r.Programs["random"]["total"] {
+		t.Errorf("--kmeans-keep-empty: clustering %d ops (relocating: %d), random %d (%d)", keep.Programs["clustering"]["total"],
+			r.Programs["clustering"]["total"], keep.Programs["random"]["total"], r.Programs["random"]["total"])
+	}
 }

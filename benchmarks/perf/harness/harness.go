@@ -67,6 +67,9 @@ type Config struct {
 	// NInit and KMeansIters configure the K-means (restarts, unrolled Lloyd iterations);
 	// 0 keeps sampling.DefaultKMeansConfig's values.
 	NInit, KMeansIters int
+	// KeepEmpty turns off scikit-learn's empty-cluster relocation in the K-means (see
+	// sampling.KMeansConfig.KeepEmpty), to measure what the relocation costs.
+	KeepEmpty bool
 	// FeatureDim overrides the feature size of the clustering part (0 = the network's).
 	FeatureDim int
 	// Split also times the parts of a DOS iteration as separate executables.
@@ -143,6 +146,7 @@ func (c Config) dosConfig() (sampling.DOSConfig, error) {
 	if c.KMeansIters > 0 {
 		d.KMeans.Iters = c.KMeansIters
 	}
+	d.KMeans.KeepEmpty = c.KeepEmpty
 	if err := d.Validate(); err != nil {
 		return d, fmt.Errorf("DOS configuration: %w", err)
 	}
