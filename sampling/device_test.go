@@ -3,8 +3,6 @@ package sampling
 import (
 	"math"
 	"math/rand/v2"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -24,13 +22,12 @@ import (
 // the scikit-learn comparison) and logs the rest. Without an XLA backend it has nothing to
 // compare with and skips.
 func TestDeviceMatchesGo(t *testing.T) {
-	name := os.Getenv(backend.EnvVar)
-	if !strings.HasPrefix(name, "xla") {
+	dev, info, named, err := backend.EnvXLA()
+	if !named {
 		t.Skipf("%s does not name an XLA backend: nothing to compare the pure-Go backend with", backend.EnvVar)
 	}
-	dev, info, err := backend.New(name)
 	if err != nil {
-		t.Fatalf("backend %q: %v", name, err)
+		t.Fatal(err)
 	}
 	defer dev.Finalize()
 	t.Logf("device: %s", info)

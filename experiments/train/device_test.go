@@ -26,13 +26,12 @@ import (
 // they differ. Without an XLA backend it has nothing to check and skips: the pure-Go backend is
 // deterministic, which the exact-resume tests pin.
 func TestDeviceDeterministic(t *testing.T) {
-	name := os.Getenv(backend.EnvVar)
-	if !strings.HasPrefix(name, "xla") {
+	be, info, named, err := backend.EnvXLA()
+	if !named {
 		t.Skipf("%s does not name an XLA backend", backend.EnvVar)
 	}
-	be, info, err := backend.New(name)
 	if err != nil {
-		t.Fatalf("backend %q: %v", name, err)
+		t.Fatal(err)
 	}
 	defer be.Finalize()
 	deterministic := strings.Contains(os.Getenv("XLA_FLAGS"), "--xla_gpu_deterministic_ops=true")

@@ -176,3 +176,18 @@ func oneLine(err error) string {
 	}
 	return s
 }
+
+// EnvXLA opens the XLA backend that GOMLX_BACKEND names, for the device checks that compare a
+// device with the pure-Go backend. named is false, and nothing is opened, when the variable
+// names no XLA backend; err reports an XLA backend that was named but cannot be opened.
+func EnvXLA() (be backends.Backend, info Info, named bool, err error) {
+	name := os.Getenv(EnvVar)
+	if !strings.HasPrefix(name, "xla") {
+		return nil, Info{}, false, nil
+	}
+	be, info, err = New(name)
+	if err != nil {
+		return nil, Info{}, true, fmt.Errorf("backend %q: %w", name, err)
+	}
+	return be, info, true, nil
+}

@@ -72,3 +72,18 @@ func TestCountOps(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvXLA: no XLA backend named, nothing opened; one named that cannot be opened, an error
+// naming it.
+func TestEnvXLA(t *testing.T) {
+	for _, v := range []string{"", "go"} {
+		t.Setenv(EnvVar, v)
+		if be, _, named, err := EnvXLA(); named || be != nil || err != nil {
+			t.Errorf("%s=%q: named %v, backend %v, err %v", EnvVar, v, named, be, err)
+		}
+	}
+	t.Setenv(EnvVar, "xla:/nonexistent/plugin.so")
+	if _, _, named, err := EnvXLA(); !named || err == nil || !strings.Contains(err.Error(), "/nonexistent/plugin.so") {
+		t.Errorf("missing plugin: named %v, err %v", named, err)
+	}
+}
