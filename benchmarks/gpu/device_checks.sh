@@ -98,3 +98,15 @@ step kmeans-keep 60 "$BIN/perf" --method kmeans --kmeans-keep-empty --network "$
 step backend-native 60 "$BIN/backend.test" -test.run 'TestMatchesNativeXLA' -test.v
 step densenet-split 200 "$BIN/perf" --network "$NET1" --method dos "${SHAPE[@]}" "${ITERS[@]}" "${GOEXTRA[@]}" --json "$OUT/gomlx_densenet_split.json"
 echo "== done at $((SECONDS - START))s of ${BUDGET}s" | tee -a "$OUT/log.txt"
+
+# A short summary last, since a device call's reply carries the end of the output: the comparison
+# tables (without their JSON lines) and the device checks' findings. The full figures are in $OUT.
+echo "== summary"
+cat "$OUT/machine.txt" 2>/dev/null
+for f in compare-densenet compare-kmeans compare-wrn404; do
+  [ -f "$OUT/$f.log" ] && { echo "-- $f"; grep -v '^{' "$OUT/$f.log"; }
+done
+for f in kmeans-keep kmeans-fidelity determinism determinism-flag backend-native; do
+  [ -f "$OUT/$f.log" ] && { echo "-- $f"; grep -v '^{' "$OUT/$f.log" | grep -E 'median|seed [0-9]|differ|^(--- )?(PASS|FAIL|SKIP|ok)' | cut -c1-220; }
+done
+true
