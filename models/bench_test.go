@@ -5,16 +5,14 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/oodlab/dos/internal/testutil"
 )
 
 // benchTrain measures plain SGD training steps of a network on 28x28x1
 // images, batch 128, on the completed pure-Go backend; it reports images/s.
 func benchTrain(b *testing.B, name string) {
-	be, _, err := backendNewGo()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer be.Finalize()
+	be := testutil.GoBackend(b)
 	arch, err := Lookup(name)
 	if err != nil {
 		b.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/oodlab/dos/internal/testutil"
 )
 
 // The gradient of the loss along a fixed direction d in parameter space
@@ -15,7 +17,7 @@ import (
 // moving every variable with SetValueGraph and building the network again,
 // which also exercises the sharing of variables between builds.
 func TestGradientsMatchFiniteDifferences(t *testing.T) {
-	b := goBackend(t)
+	b := testutil.GoBackend(t)
 	cases := []struct {
 		name     string
 		input    [3]int

@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/models/nn"
 )
 
@@ -15,7 +16,7 @@ import (
 // their variables, inference leaves the running statistics alone and
 // training updates them once.
 func TestInferenceThenTrainingInOneGraph(t *testing.T) {
-	b := goBackend(t)
+	b := testutil.GoBackend(t)
 	arch, err := Lookup("small-cnn")
 	if err != nil {
 		t.Fatal(err)

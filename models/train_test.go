@@ -5,24 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/oodlab/dos/models/backend"
+
+	"github.com/oodlab/dos/internal/testutil"
 )
-
-func backendNewGo() (backends.Backend, backend.Info, error) { return backend.New("go") }
-
-func goBackend(t *testing.T) backends.Backend {
-	t.Helper()
-	b, _, err := backendNewGo()
-	if err != nil {
-		t.Fatalf(`backend.New("go"): %v`, err)
-	}
-	t.Cleanup(b.Finalize)
-	return b
-}
 
 // crossEntropy is the mean softmax cross-entropy of logits against one-hot labels.
 func crossEntropy(logits, oneHot *graph.Node) *graph.Node {
@@ -62,7 +50,7 @@ func pattern(n int, a float64) []float32 {
 // steps at a tiny input size give finite losses that change, and the outputs
 // have the documented shapes.
 func TestNetworksTrainOnGoBackend(t *testing.T) {
-	b := goBackend(t)
+	b := testutil.GoBackend(t)
 	cases := []struct {
 		name  string
 		input [3]int

@@ -9,6 +9,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/models/backend"
 )
 
@@ -31,7 +32,7 @@ func TestDeviceMatchesGo(t *testing.T) {
 	}
 	defer dev.Finalize()
 	t.Logf("device: %s", info)
-	goBe := newTestBackend(t)
+	goBe := testutil.GoBackend(t)
 
 	const n, d, k, outputs = 384, 342, 64, 101
 	x := readF32(t, "relu_384x342", n, d)

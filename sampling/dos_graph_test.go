@@ -7,6 +7,8 @@ import (
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/oodlab/dos/internal/testutil"
 )
 
 // dosRun holds the host values of one SelectDOS execution.
@@ -19,7 +21,7 @@ type dosRun struct {
 
 func runSelectDOS(t *testing.T, cfg DOSConfig, logits, feats []float32, nOut, d int, uniforms []float32) dosRun {
 	t.Helper()
-	b := newTestBackend(t)
+	b := testutil.GoBackend(t)
 	exec, err := NewExec(b, func(l, f, u *Node) []*Node {
 		s := SelectDOS(l, f, u, cfg)
 		return []*Node{s.Indices, s.Clustered, s.Assign, s.Inertia, s.EmptyClusters, s.MeanPAbsPicked, s.MeanPAbsAll}

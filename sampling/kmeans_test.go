@@ -3,6 +3,7 @@ package sampling
 import (
 	"encoding/binary"
 	"encoding/json"
+	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -29,15 +29,6 @@ var sklearnInertiaMean = map[string]float64{
 	"blobs_384x32": 33.532251409606076,
 	"unit_384x32":  231.9383157556627,
 	"relu_384x342": 198.26758270740365,
-}
-
-func newTestBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	b, err := simplego.New("ops_sequential") // SimpleGo's parallel op execution can deadlock (see models/backend.NewGo)
-	if err != nil {
-		t.Fatalf("simplego.New: %v", err)
-	}
-	return b
 }
 
 func readF32(t testing.TB, name string, n, d int) []float32 {
@@ -165,7 +156,7 @@ func TestKMeansGoldensPinned(t *testing.T) {
 // most 1% above scikit-learn's KMeans(n_init=5) (mean over 10 seeds), averaged over 3 seeds, and
 // that every result is a valid partition.
 func TestKMeansInertiaVsSklearn(t *testing.T) {
-	b := newTestBackend(t)
+	b := testutil.GoBackend(t)
 	goldens := readGoldens(t)
 	names := []string{"blobs_384x32", "unit_384x32", "relu_384x342"}
 	if testing.Short() {
@@ -203,7 +194,7 @@ func TestKMeansInertiaVsSklearn(t *testing.T) {
 
 // TestKMeansDeterministic: same uniforms, same result; and the known cluster structure is found.
 func TestKMeansDeterministic(t *testing.T) {
-	b := newTestBackend(t)
+	b := testutil.GoBackend(t)
 	const n, d = 384, 32
 	x := readF32(t, "blobs_384x32", n, d)
 	cfg := DefaultKMeansConfig(64)
@@ -223,7 +214,7 @@ func TestKMeansDeterministic(t *testing.T) {
 
 // TestKMeansTiny: two obvious groups, K=2, a single restart with plain k-means++.
 func TestKMeansTiny(t *testing.T) {
-	b := newTestBackend(t)
+	b := testutil.GoBackend(t)
 	x := []float32{0, 0, 0.1, 0, 0, 0.1, 10, 10, 10.1, 10, 10, 10.1}
 	cfg := KMeansConfig{K: 2, NInit: 1, Iters: 3, LocalTrials: 1}
 	exec := newKMeansExec(t, b, cfg)
@@ -270,7 +261,7 @@ func BenchmarkKMeans(b *testing.B) { benchKMeans(b, false) }
 func BenchmarkKMeansKeepEmpty(b *testing.B) { benchKMeans(b, true) }
 
 func benchKMeans(b *testing.B, keepEmpty bool) {
-	be := newTestBackend(b)
+	be := testutil.GoBackend(b)
 	const n, d = 384, 342
 	x := readF32(b, "relu_384x342", n, d)
 	cfg := DefaultKMeansConfig(64)

@@ -7,6 +7,8 @@ import (
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/oodlab/dos/internal/testutil"
 )
 
 // refKMeansPP is an independent float64 reference of greedy k-means++ (scikit-learn's
@@ -76,7 +78,7 @@ func TestKMeansPPInitMatchesReference(t *testing.T) {
 	cfg := KMeansConfig{K: k, NInit: restarts, Iters: 1}
 	trials := cfg.localTrials()
 	u := cfg.HostUniforms(rand.New(rand.NewPCG(5, 6)))
-	exec, err := NewExec(newTestBackend(t), func(xn, un *Node) *Node {
+	exec, err := NewExec(testutil.GoBackend(t), func(xn, un *Node) *Node {
 		x2 := Reshape(ReduceSum(Square(xn), -1), 1, 1, n)
 		return kmeansPPInit(xn, x2, un, k, restarts, trials)
 	})

@@ -2,6 +2,7 @@ package sampling
 
 import (
 	"encoding/json"
+	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func flat(rows [][]float32) []float32 {
 func runLloyd(t *testing.T, x, init [][]float32, iters int, keepEmpty bool) ([]float32, []int32) {
 	t.Helper()
 	n, d, k := len(x), len(x[0]), len(init)
-	exec, err := NewExec(newTestBackend(t), func(xn, c0 *Node) []*Node {
+	exec, err := NewExec(testutil.GoBackend(t), func(xn, c0 *Node) []*Node {
 		x2 := Reshape(ReduceSum(Square(xn), -1), 1, 1, n)
 		c, _ := lloyd(xn, x2, c0, iters, keepEmpty)
 		assign, _ := nearest(xn, x2, c)

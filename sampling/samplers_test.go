@@ -2,6 +2,7 @@ package sampling
 
 import (
 	"encoding/json"
+	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -308,7 +309,7 @@ func TestDOSSampler(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
 	logits, feats := randomBlock(rng, 40, 4, 6)
-	idx, err := ExecOnce(newTestBackend(t), func(l, f, u *Node) *Node { return gs.Build(l, f, u).Indices },
+	idx, err := ExecOnce(testutil.GoBackend(t), func(l, f, u *Node) *Node { return gs.Build(l, f, u).Indices },
 		tensors.FromFlatDataAndDimensions(logits, 40, 4), tensors.FromFlatDataAndDimensions(feats, 40, 6),
 		tensors.FromFlatDataAndDimensions(u1, len(u1)))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/optim"
 	"github.com/oodlab/dos/sampling"
@@ -36,7 +37,7 @@ func TestDOSStepOnPaperNetwork(t *testing.T) {
 		Loss: Loss{Kind: "absent", Weight: 1}, DOS: &cfg}
 	ctx := context.New()
 	ctx.SetParam(context.ParamInitialSeed, int64(3))
-	e, err := context.NewExecAny(goBackend(t), ctx, m.StepDOS)
+	e, err := context.NewExecAny(testutil.GoBackend(t), ctx, m.StepDOS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,24 +2,13 @@ package train
 
 import (
 	stdctx "context"
+	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/store"
-	"github.com/oodlab/dos/models/backend"
 )
-
-func goBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	b, _, err := backend.New("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // tinyRun is a run of method on synthetic MNIST-shaped data small enough for unit tests:
 // classes 0-4 are in-distribution, 5-7 the outlier pool, 8-9 the OOD test set.
@@ -56,7 +45,7 @@ func newTinyTrainer(t testing.TB, run *config.Run, dir string) *Trainer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewTrainer(goBackend(t), run, job, Settings{Dir: &store.RunDir{Path: dir, Run: run}, EvalBatch: 32})
+	tr, err := NewTrainer(testutil.GoBackend(t), run, job, Settings{Dir: &store.RunDir{Path: dir, Run: run}, EvalBatch: 32})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -34,7 +35,7 @@ func TestDotGeneralVJP(t *testing.T) {
 		{[]int{2, 3, 4}, []int{2, 4, 5, 6}, []int{2}, []int{0}, []int{1}, []int{0}, 180},
 		{[]int{3}, []int{4}, nil, nil, nil, nil, 12},
 	}
-	be := newBackend(t)
+	be := testutil.GoBackend(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -72,7 +73,7 @@ func TestDotGeneralVJP(t *testing.T) {
 // TestDotVJP compares the replacement gradient of Dot (vector.vector, matrix.vector,
 // matrix.matrix) with GoMLX's own.
 func TestDotVJP(t *testing.T) {
-	be := newBackend(t)
+	be := testutil.GoBackend(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, c := range []struct{ lhs, rhs []int }{{[]int{5}, []int{5}}, {[]int{4, 5}, []int{5}}, {[]int{4, 5}, []int{5, 3}}} {
 		lhs, rhs := normal(r, c.lhs...), normal(r, c.rhs...)
@@ -104,7 +105,7 @@ func TestDotVJP(t *testing.T) {
 // TestDotGeneralVJPUsesMatrixProducts checks the point of the replacement: the gradients of a
 // matrix product are two matrix products, with no rank-3 broadcast of the output gradient.
 func TestDotGeneralVJPUsesMatrixProducts(t *testing.T) {
-	g := graph.NewGraph(newBackend(t), "count")
+	g := graph.NewGraph(testutil.GoBackend(t), "count")
 	x := graph.Parameter(g, "x", shapes.Make(dtypes.Float32, 128, 342))
 	w := graph.Parameter(g, "w", shapes.Make(dtypes.Float32, 342, 101))
 	grads := graph.Gradient(graph.ReduceAllSum(graph.MatMul(x, w)), x, w)

@@ -5,23 +5,13 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/oodlab/dos/models/backend"
-)
 
-func newBackend(t *testing.T) backends.Backend {
-	t.Helper()
-	b, err := simplego.New("ops_sequential") // SimpleGo's parallel op execution can deadlock (see models/backend.NewGo)
-	if err != nil {
-		t.Fatalf("simplego.New: %v", err)
-	}
-	t.Cleanup(b.Finalize)
-	return b
-}
+	"github.com/oodlab/dos/internal/testutil"
+)
 
 // run executes fn once on the given inputs and returns its outputs as flat float32 slices.
 func run(t *testing.T, b backends.Backend, ctx *context.Context, fn any, inputs ...any) [][]float32 {
@@ -60,7 +50,7 @@ func flat(t *testing.T, v *context.Variable) []float32 {
 }
 
 func TestBatchNormMatchesPyTorch(t *testing.T) {
-	b := newBackend(t)
+	b := testutil.GoBackend(t)
 	ctx := context.New()
 	bnCtx := ctx.In("bn")
 	bnCtx.VariableWithValue(ScaleVar, []float32{1.5, -0.5})
@@ -87,7 +77,7 @@ func TestBatchNormMatchesPyTorch(t *testing.T) {
 }
 
 func TestBatchNorm1DDefaultInit(t *testing.T) {
-	b := newBackend(t)
+	b := testutil.GoBackend(t)
 	ctx := context.New()
 	out := run(t, b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		return BatchNorm(ctx.In("bn"), x, true)
@@ -108,7 +98,7 @@ func TestBatchNorm1DDefaultInit(t *testing.T) {
 // same variables: the inference output uses the initial running statistics
 // and the training use updates them once.
 func TestBatchNormBothModesShareVariables(t *testing.T) {
-	b := newBackend(t)
+	b := testutil.GoBackend(t)
 	ctx := context.New()
 	bnCtx := ctx.In("bn")
 	bnCtx.VariableWithValue(ScaleVar, []float32{1.5, -0.5})
@@ -136,7 +126,7 @@ func TestBatchNormBothModesShareVariables(t *testing.T) {
 }
 
 func TestConv2DMatchesPyTorch(t *testing.T) {
-	b := newBackend(t)
+	b := testutil.GoBackend(t)
 	ctx := context.New()
 	ctx.In("conv").VariableWithValue(WeightsVar, tensors.FromFlatDataAndDimensions(convW, 3, 3, 2, 3))
 	ctx.In("conv").VariableWithValue(BiasesVar, convB)
@@ -151,7 +141,7 @@ func TestConv2DMatchesPyTorch(t *testing.T) {
 }
 
 func TestDenseMatchesPyTorch(t *testing.T) {
-	b := newBackend(t)
+	b := testutil.GoBackend(t)
 	ctx := context.New()
 	ctx.In("fc").VariableWithValue(WeightsVar, tensors.FromFlatDataAndDimensions(denseW, 3, 4))
 	ctx.In("fc").VariableWithValue(BiasesVar, denseB)
@@ -162,7 +152,7 @@ func TestDenseMatchesPyTorch(t *testing.T) {
 }
 
 func TestPoolingMatchesPyTorch(t *testing.T) {
-	b := newBackend(t)
+	b := testutil.GoBackend(t)
 	out := run(t, b, context.New(), func(ctx *context.Context, x *graph.Node) (*graph.Node, *graph.Node, *graph.Node, *graph.Node) {
 		return AvgPool(x, 2, 2), AvgPool(x, 3, 2), MaxPool(x, 3, 2, 1), GlobalAvgPool(x)
 	}, tensors.FromFlatDataAndDimensions(poolX, 1, 5, 5, 2))
@@ -177,7 +167,7 @@ func TestPoolingMatchesPyTorch(t *testing.T) {
 }
 
 func TestRelu(t *testing.T) {
-	b := newBackend(t)
+	b := testutil.GoBackend(t)
 	out := run(t, b, context.New(), func(ctx *context.Context, x *graph.Node) (*graph.Node, *graph.Node) {
 		y := Relu(x)
 		return y, graph.Gradient(graph.ReduceAllSum(y), x)[0]
@@ -188,7 +178,7 @@ func TestRelu(t *testing.T) {
 
 // Initial values have the documented distributions.
 func TestInitialization(t *testing.T) {
-	b := newBackend(t)
+	b := testutil.GoBackend(t)
 	ctx := context.New()
 	ctx.SetParam(context.ParamInitialSeed, int64(7))
 	run(t, b, ctx, func(ctx *context.Context, x *graph.Node) (*graph.Node, *graph.Node) {
@@ -233,19 +223,9 @@ func weightedSum(y *graph.Node) *graph.Node {
 	return graph.ReduceAllSum(graph.Mul(y, w))
 }
 
-func goBackend(t *testing.T) backends.Backend {
-	t.Helper()
-	b, _, err := backend.New("go")
-	if err != nil {
-		t.Fatalf(`backend.New("go"): %v`, err)
-	}
-	t.Cleanup(b.Finalize)
-	return b
-}
-
 // Gradients need the completed pure-Go backend (Reverse, Pad, SelectAndScatterMax).
 func TestGradientsMatchPyTorch(t *testing.T) {
-	b := goBackend(t)
+	b := testutil.GoBackend(t)
 	ctx := context.New()
 	ctx.In("conv").VariableWithValue(WeightsVar, tensors.FromFlatDataAndDimensions(convW, 3, 3, 2, 3))
 	ctx.In("conv").VariableWithValue(BiasesVar, convB)

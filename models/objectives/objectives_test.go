@@ -6,20 +6,12 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-)
 
-func newBackend(t *testing.T) backends.Backend {
-	t.Helper()
-	b, err := simplego.New("ops_sequential") // SimpleGo's parallel op execution can deadlock (see models/backend.NewGo)
-	if err != nil {
-		t.Fatalf("simplego.New: %v", err)
-	}
-	return b
-}
+	"github.com/oodlab/dos/internal/testutil"
+)
 
 // run executes fn on the pure-Go backend.
 func run(t *testing.T, backend backends.Backend, fn func(in []*graph.Node) []*graph.Node, inputs ...any) []*tensors.Tensor {
@@ -46,22 +38,6 @@ func rows(dtype dtypes.DType, from, to int) *tensors.Tensor {
 		f[i] = float32(x)
 	}
 	return tensors.FromFlatDataAndDimensions(f, to-from, goldenC)
-}
-
-func values(t *testing.T, x *tensors.Tensor) []float64 {
-	t.Helper()
-	switch x.DType() {
-	case dtypes.Float64:
-		return tensors.MustCopyFlatData[float64](x)
-	case dtypes.Float32:
-		var out []float64
-		for _, v := range tensors.MustCopyFlatData[float32](x) {
-			out = append(out, float64(v))
-		}
-		return out
-	}
-	t.Fatalf("unexpected dtype %s", x.DType())
-	return nil
 }
 
 // tolerance: |got - want| <= rel*|want| + abs, and got must be finite.
@@ -93,7 +69,7 @@ var dtypeCases = []struct {
 }
 
 func TestLossesMatchPyTorch(t *testing.T) {
-	backend := newBackend(t)
+	backend := testutil.GoBackend(t)
 	labels := tensors.FromFlatDataAndDimensions(append([]int32(nil), goldenLabels...), goldenB)
 	for _, dc := range dtypeCases {
 		t.Run(dc.dtype.String(), func(t *testing.T) {
@@ -112,8 +88,8 @@ func TestLossesMatchPyTorch(t *testing.T) {
 					loss := c.loss(in[0], in[1])
 					return []*graph.Node{loss, graph.Gradient(loss, in[0])[0]}
 				}, all, labels)
-				assertClose(t, c.name, values(t, out[0]), []float64{c.want}, dc.loss)
-				assertClose(t, c.name+" gradient", values(t, out[1]), c.wantGrad, dc.loss)
+				assertClose(t, c.name, testutil.Float64s(t, out[0]), []float64{c.want}, dc.loss)
+				assertClose(t, c.name+" gradient", testutil.Float64s(t, out[1]), c.wantGrad, dc.loss)
 			}
 			half := goldenB / 2
 			for _, c := range []struct {
@@ -132,16 +108,16 @@ func TestLossesMatchPyTorch(t *testing.T) {
 					grads := graph.Gradient(loss, in[0], in[1])
 					return []*graph.Node{loss, grads[0], grads[1]}
 				}, c.id, c.ood)
-				assertClose(t, c.name, values(t, out[0]), []float64{c.want}, dc.loss)
-				assertClose(t, c.name+" gradient (ID)", values(t, out[1]), c.wantGradIn, dc.loss)
-				assertClose(t, c.name+" gradient (outliers)", values(t, out[2]), c.wantGradOut, dc.loss)
+				assertClose(t, c.name, testutil.Float64s(t, out[0]), []float64{c.want}, dc.loss)
+				assertClose(t, c.name+" gradient (ID)", testutil.Float64s(t, out[1]), c.wantGradIn, dc.loss)
+				assertClose(t, c.name+" gradient (outliers)", testutil.Float64s(t, out[2]), c.wantGradOut, dc.loss)
 			}
 		})
 	}
 }
 
 func TestScoresMatchPyTorch(t *testing.T) {
-	backend := newBackend(t)
+	backend := testutil.GoBackend(t)
 	labels := tensors.FromFlatDataAndDimensions(append([]int32(nil), goldenLabels...), goldenB)
 	for _, dc := range dtypeCases {
 		t.Run(dc.dtype.String(), func(t *testing.T) {
@@ -166,12 +142,12 @@ func TestScoresMatchPyTorch(t *testing.T) {
 				out := run(t, backend, func(in []*graph.Node) []*graph.Node {
 					return []*graph.Node{score(in[0], c.numClasses)}
 				}, all)
-				assertClose(t, c.name, values(t, out[0]), c.want, dc.score)
+				assertClose(t, c.name, testutil.Float64s(t, out[0]), c.want, dc.score)
 			}
 			out := run(t, backend, func(in []*graph.Node) []*graph.Node {
 				return []*graph.Node{PAbs(in[0], goldenC-1)}
 			}, all)
-			assertClose(t, "PAbs", values(t, out[0]), goldenPAbs, dc.score)
+			assertClose(t, "PAbs", testutil.Float64s(t, out[0]), goldenPAbs, dc.score)
 
 			for _, c := range []struct {
 				numClasses int
@@ -187,7 +163,7 @@ func TestScoresMatchPyTorch(t *testing.T) {
 						t.Errorf("numClasses %d: prediction[%d] = %d, want %d", c.numClasses, i, pred[i], c.pred[i])
 					}
 				}
-				assertClose(t, "Accuracy", values(t, out[1]), []float64{c.acc}, dc.loss)
+				assertClose(t, "Accuracy", testutil.Float64s(t, out[1]), []float64{c.acc}, dc.loss)
 			}
 		})
 	}
@@ -196,14 +172,14 @@ func TestScoresMatchPyTorch(t *testing.T) {
 // TestScoreProperties checks relations that hold whatever the logits: p_abs + (1 - p_abs) = 1,
 // MSP in (0, 1], energy >= max logit.
 func TestScoreProperties(t *testing.T) {
-	backend := newBackend(t)
+	backend := testutil.GoBackend(t)
 	all := rows(dtypes.Float64, 0, goldenB)
 	out := run(t, backend, func(in []*graph.Node) []*graph.Node {
 		k := goldenC - 1
 		return []*graph.Node{PAbs(in[0], k), OneMinusPAbs(in[0], k), MSP(in[0], k), Energy(in[0], k), MaxLogit(in[0], k)}
 	}, all)
-	pAbs, oneMinus, msp, energy, maxLogit := values(t, out[0]), values(t, out[1]), values(t, out[2]),
-		values(t, out[3]), values(t, out[4])
+	pAbs, oneMinus, msp, energy, maxLogit := testutil.Float64s(t, out[0]), testutil.Float64s(t, out[1]), testutil.Float64s(t, out[2]),
+		testutil.Float64s(t, out[3]), testutil.Float64s(t, out[4])
 	for i := range pAbs {
 		if math.Abs(pAbs[i]+oneMinus[i]-1) > 1e-12 {
 			t.Errorf("row %d: p_abs %g + (1-p_abs) %g != 1", i, pAbs[i], oneMinus[i])
@@ -243,7 +219,7 @@ func TestRegistries(t *testing.T) {
 
 // TestOutlierLossRegistryMatchesFunctions checks the registered losses compute the goldens.
 func TestOutlierLossRegistryMatchesFunctions(t *testing.T) {
-	backend := newBackend(t)
+	backend := testutil.GoBackend(t)
 	half := goldenB / 2
 	id, ood := rows(dtypes.Float64, 0, half), rows(dtypes.Float64, half, goldenB)
 	energy, err := OutlierLossByName("energy")
@@ -251,12 +227,12 @@ func TestOutlierLossRegistryMatchesFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := run(t, backend, func(in []*graph.Node) []*graph.Node { return []*graph.Node{energy(in[0], in[1])} }, id, ood)
-	assertClose(t, "energy", values(t, out[0]), []float64{goldenEnergyA}, tolerance{1e-12, 0})
+	assertClose(t, "energy", testutil.Float64s(t, out[0]), []float64{goldenEnergyA}, tolerance{1e-12, 0})
 	oe, err := OutlierLossByName("oe")
 	if err != nil {
 		t.Fatal(err)
 	}
 	all := rows(dtypes.Float64, 0, goldenB)
 	out = run(t, backend, func(in []*graph.Node) []*graph.Node { return []*graph.Node{oe(nil, in[0])} }, all)
-	assertClose(t, "oe", values(t, out[0]), []float64{goldenOE}, tolerance{1e-12, 0})
+	assertClose(t, "oe", testutil.Float64s(t, out[0]), []float64{goldenOE}, tolerance{1e-12, 0})
 }

@@ -4,14 +4,14 @@ import (
 	"math"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+
+	"github.com/oodlab/dos/internal/testutil"
 )
 
 // sgdGolden is one optimisation run computed with torch.optim.SGD (see testdata/gen_goldens.py).
@@ -25,15 +25,6 @@ type sgdGolden struct {
 	losses, w, b, bufW, bufB []float64
 }
 
-func newBackend(t *testing.T) backends.Backend {
-	t.Helper()
-	b, err := simplego.New("ops_sequential") // SimpleGo's parallel op execution can deadlock (see models/backend.NewGo)
-	if err != nil {
-		t.Fatalf("simplego.New: %v", err)
-	}
-	return b
-}
-
 // tensorOf returns data as a tensor of the float dtype given.
 func tensorOf(dtype dtypes.DType, data []float64, dims ...int) *tensors.Tensor {
 	if dtype == dtypes.Float64 {
@@ -44,23 +35,6 @@ func tensorOf(dtype dtypes.DType, data []float64, dims ...int) *tensors.Tensor {
 		f[i] = float32(x)
 	}
 	return tensors.FromFlatDataAndDimensions(f, dims...)
-}
-
-// flat returns the values of a float32 or float64 tensor as float64.
-func flat(t *testing.T, x *tensors.Tensor) []float64 {
-	t.Helper()
-	switch x.DType() {
-	case dtypes.Float64:
-		return tensors.MustCopyFlatData[float64](x)
-	case dtypes.Float32:
-		var out []float64
-		for _, v := range tensors.MustCopyFlatData[float32](x) {
-			out = append(out, float64(v))
-		}
-		return out
-	}
-	t.Fatalf("unexpected dtype %s", x.DType())
-	return nil
 }
 
 func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
@@ -107,8 +81,8 @@ func configOf(gd sgdGolden) Config {
 func checkState(t *testing.T, ctx *context.Context, gd sgdGolden, tol float64) {
 	t.Helper()
 	w, b := modelVar(t, ctx, "w"), modelVar(t, ctx, "b")
-	assertClose(t, "w", flat(t, w.MustValue()), gd.w, tol)
-	assertClose(t, "b", flat(t, b.MustValue()), gd.b, tol)
+	assertClose(t, "w", testutil.Float64s(t, w.MustValue()), gd.w, tol)
+	assertClose(t, "b", testutil.Float64s(t, b.MustValue()), gd.b, tol)
 	bufW, bufB := MomentumVar(ctx, w), MomentumVar(ctx, b)
 	if gd.momentum == 0 {
 		if bufW != nil || bufB != nil {
@@ -122,8 +96,8 @@ func checkState(t *testing.T, ctx *context.Context, gd sgdGolden, tol float64) {
 	if bufW.Trainable || bufB.Trainable {
 		t.Errorf("momentum buffers are trainable")
 	}
-	assertClose(t, "momentum(w)", flat(t, bufW.MustValue()), gd.bufW, tol)
-	assertClose(t, "momentum(b)", flat(t, bufB.MustValue()), gd.bufB, tol)
+	assertClose(t, "momentum(w)", testutil.Float64s(t, bufW.MustValue()), gd.bufW, tol)
+	assertClose(t, "momentum(b)", testutil.Float64s(t, bufB.MustValue()), gd.bufB, tol)
 }
 
 var dtypeTols = []struct {
@@ -134,7 +108,7 @@ var dtypeTols = []struct {
 // TestApplyMatchesPyTorch runs Apply with the learning rate as a graph input, 1 and 3 steps,
 // against torch.optim.SGD.
 func TestApplyMatchesPyTorch(t *testing.T) {
-	backend := newBackend(t)
+	backend := testutil.GoBackend(t)
 	for _, gd := range sgdGoldens {
 		for _, dt := range dtypeTols {
 			t.Run(gd.name+"/"+dt.dtype.String(), func(t *testing.T) {
@@ -157,7 +131,7 @@ func TestApplyMatchesPyTorch(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					assertClose(t, "loss", flat(t, out[0]), gd.losses[i:i+1], dt.tol)
+					assertClose(t, "loss", testutil.Float64s(t, out[0]), gd.losses[i:i+1], dt.tol)
 				}
 				checkState(t, ctx, gd, dt.tol)
 			})
@@ -168,7 +142,7 @@ func TestApplyMatchesPyTorch(t *testing.T) {
 // TestUpdateGraphMatchesPyTorch uses the optimizers.Interface path with the learning rate set
 // on the host between steps.
 func TestUpdateGraphMatchesPyTorch(t *testing.T) {
-	backend := newBackend(t)
+	backend := testutil.GoBackend(t)
 	var gd sgdGolden
 	for _, g := range sgdGoldens {
 		if g.name == "nesterov_wd0.05_3steps_lrs" {
@@ -201,7 +175,7 @@ func TestUpdateGraphMatchesPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, "loss", flat(t, out[0]), gd.losses[i:i+1], 3e-6)
+		assertClose(t, "loss", testutil.Float64s(t, out[0]), gd.losses[i:i+1], 3e-6)
 	}
 	checkState(t, ctx, gd, 3e-6)
 	if step := optimizers.GetGlobalStep(ctx); step != 3 {
@@ -226,7 +200,7 @@ func TestUpdateGraphMatchesPyTorch(t *testing.T) {
 // TestResumeFromCheckpoint saves after 2 of 3 steps, restores into a fresh context and checks
 // the third step gives bit for bit what 3 uninterrupted steps give.
 func TestResumeFromCheckpoint(t *testing.T) {
-	backend := newBackend(t)
+	backend := testutil.GoBackend(t)
 	gd := sgdGoldens[2] // nesterov, wd 0.05, lrs 0.1, 0.05, 0.02
 	x, target := tensorOf(dtypes.Float32, goldenX, 4, 3), tensorOf(dtypes.Float32, goldenT, 4, 2)
 	opt, err := New(configOf(gd))
@@ -301,7 +275,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // TestUpdateGraphWithGradients checks the path train.Trainer takes when accumulating
 // gradients: gradients in the order of BuildTrainableVariablesGradientsGraph.
 func TestUpdateGraphWithGradients(t *testing.T) {
-	backend := newBackend(t)
+	backend := testutil.GoBackend(t)
 	gd := sgdGoldens[1] // nesterov, wd 1e-4, 3 steps of lr 0.1
 	opt, err := New(configOf(gd))
 	if err != nil {
