@@ -49,14 +49,21 @@ func flat(t *testing.T, v *context.Variable) []float32 {
 	return tensors.MustCopyFlatData[float32](v.MustValue())
 }
 
-func TestBatchNormMatchesPyTorch(t *testing.T) {
-	b := testutil.GoBackend(t)
-	ctx := context.New()
-	bnCtx := ctx.In("bn")
+// bnContext returns a context whose scope "bn" holds the batch-norm variables of the PyTorch
+// goldens: scale, offset, and the running statistics before the training step.
+func bnContext() (ctx, bnCtx *context.Context) {
+	ctx = context.New()
+	bnCtx = ctx.In("bn")
 	bnCtx.VariableWithValue(ScaleVar, []float32{1.5, -0.5})
 	bnCtx.VariableWithValue(OffsetVar, []float32{0.2, 0.1})
 	bnCtx.VariableWithValue(RunningMeanVar, []float32{0.3, -0.2}).SetTrainable(false)
 	bnCtx.VariableWithValue(RunningVarVar, []float32{2.0, 0.5}).SetTrainable(false)
+	return ctx, bnCtx
+}
+
+func TestBatchNormMatchesPyTorch(t *testing.T) {
+	b := testutil.GoBackend(t)
+	ctx, bnCtx := bnContext()
 	x := tensors.FromFlatDataAndDimensions(bnX, 2, 2, 3, 2)
 
 	train := run(t, b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
@@ -99,12 +106,7 @@ func TestBatchNorm1DDefaultInit(t *testing.T) {
 // and the training use updates them once.
 func TestBatchNormBothModesShareVariables(t *testing.T) {
 	b := testutil.GoBackend(t)
-	ctx := context.New()
-	bnCtx := ctx.In("bn")
-	bnCtx.VariableWithValue(ScaleVar, []float32{1.5, -0.5})
-	bnCtx.VariableWithValue(OffsetVar, []float32{0.2, 0.1})
-	bnCtx.VariableWithValue(RunningMeanVar, []float32{0.3, -0.2}).SetTrainable(false)
-	bnCtx.VariableWithValue(RunningVarVar, []float32{2.0, 0.5}).SetTrainable(false)
+	ctx, bnCtx := bnContext()
 	before := ctx.NumVariables()
 	out := run(t, b, ctx, func(ctx *context.Context, x *graph.Node) (*graph.Node, *graph.Node) {
 		c := ctx.In("bn").Checked(false)
