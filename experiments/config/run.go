@@ -273,22 +273,19 @@ func (r *Run) Clone() *Run {
 	c := *r
 	c.Benchmark.Tests = append([]string(nil), r.Benchmark.Tests...)
 	c.Optim.Milestones = append([]int(nil), r.Optim.Milestones...)
-	if r.Method.Energy != nil {
-		e := *r.Method.Energy
-		c.Method.Energy = &e
+	c.Method.Energy = clonePtr(r.Method.Energy)
+	c.Method.NTOM = clonePtr(r.Method.NTOM)
+	c.Method.POEM = clonePtr(r.Method.POEM)
+	c.Method.DOS = clonePtr(r.Method.DOS)
+	return &c
+}
+
+// clonePtr returns a pointer to a copy of *p, or nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
 	}
-	if r.Method.NTOM != nil {
-		n := *r.Method.NTOM
-		c.Method.NTOM = &n
-	}
-	if r.Method.POEM != nil {
-		p := *r.Method.POEM
-		c.Method.POEM = &p
-	}
-	if r.Method.DOS != nil {
-		d := *r.Method.DOS
-		c.Method.DOS = &d
-	}
+	c := *p
 	return &c
 }
 
