@@ -16,7 +16,7 @@ import (
 
 // peerPython returns a Python that imports torch and scikit-learn: $PY, else python3, else
 // /usr/bin/python3 (Debian's python3-torch and python3-sklearn). Without one the test skips,
-// unless OOD_REQUIRE_PEER=1 (set by .ci/run, which installs both) makes that a failure.
+// unless OOD_REQUIRE_TOOLS=1 (set by .ci/run, which installs both) makes that a failure.
 func peerPython(t *testing.T) string {
 	t.Helper()
 	cands := []string{"python3", "/usr/bin/python3"}
@@ -28,7 +28,7 @@ func peerPython(t *testing.T) string {
 			return py
 		}
 	}
-	if os.Getenv("OOD_REQUIRE_PEER") == "1" {
+	if os.Getenv("OOD_REQUIRE_TOOLS") == "1" {
 		t.Fatalf("no Python with torch and scikit-learn among %v (Debian: apt-get install python3-torch python3-sklearn)", cands)
 	}
 	t.Skipf("no Python with torch and scikit-learn among %v: install python3-torch and python3-sklearn to run the peer", cands)

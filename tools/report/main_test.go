@@ -404,6 +404,9 @@ func TestBadInput(t *testing.T) {
 // (render_check.sh) and checks the screenshot is not blank.
 func TestRenderChromium(t *testing.T) {
 	if _, err := exec.LookPath("chromium"); err != nil {
+		if os.Getenv("OOD_REQUIRE_TOOLS") == "1" { // set by .ci/run, which installs it
+			t.Fatal("chromium not installed, and OOD_REQUIRE_TOOLS=1 requires it (Debian: apt-get install -y chromium)")
+		}
 		t.Skip("chromium not installed: the rendering check needs it (Debian: apt-get install -y chromium)")
 	}
 	if testing.Short() {
