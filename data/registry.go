@@ -182,7 +182,7 @@ func mnistDir(dir string) (string, error) {
 	if fileExists(filepath.Join(local, mnistFiles["train"][0])) {
 		return local, nil
 	}
-	return GoMNISTDir()
+	return goMNISTDir(dir)
 }
 
 // Names returns the registered data-set names, sorted.

@@ -7,6 +7,8 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/janpfeifer/must"
+
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/objectives"
 	"github.com/oodlab/dos/models/optim"
@@ -126,11 +128,8 @@ func (m *Model) Infer(ctx *context.Context, x *Node) (logits, features *Node) {
 // among the first K outputs, and the absent-class probability (0 for K-output networks).
 func (m *Model) ScoreGraph(ctx *context.Context, x *Node) (score, pred, pAbs *Node) {
 	logits, _ := m.Infer(ctx, x)
-	fn, err := objectives.ScoreByName(m.Score)
-	if err != nil {
-		panic(err)
-	}
-	score = fn(logits, m.Classes)
+	// The score name was validated with the run's configuration: an unknown one here is a bug.
+	score = must.M1(objectives.ScoreByName(m.Score))(logits, m.Classes)
 	pred = objectives.Predictions(logits, m.Classes)
 	if m.Outputs > m.Classes {
 		pAbs = objectives.PAbs(logits, m.Classes)

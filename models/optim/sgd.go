@@ -23,6 +23,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+
+	"github.com/janpfeifer/must"
 )
 
 // Scope is the absolute context scope that holds the optimiser's own variables: the learning
@@ -210,10 +212,7 @@ func (o *SGD) learningRateVar(ctx *context.Context, dtype dtypes.DType) *context
 		// A variable loaded lazily from a checkpoint comes back marked trainable.
 		return v.SetTrainable(false)
 	}
-	value, err := tensorOfDType(o.cfg.LearningRate, dtype)
-	if err != nil {
-		panic(err)
-	}
+	value := must.M1(tensorOfDType(o.cfg.LearningRate, dtype)) // dtype comes from the graph: only float dtypes reach here
 	return ctx.Checked(false).InAbsPath(Scope).VariableWithValue(LearningRateName, value).SetTrainable(false)
 }
 
