@@ -50,7 +50,7 @@ func (d Download) File() string { return path.Base(d.URL) }
 func Downloads() []Download {
 	const (
 		kriz        = "publisher's page https://www.cs.toronto.edu/~kriz/cifar.html"
-		methodDoc   = "docs/method.md section 6 (md5 of the file the DOS/Energy authors published)"
+		methodDoc   = "docs/method.md section 7 (md5 of the file the DOS/Energy authors published)"
 		tvSVHN      = "torchvision/datasets/svhn.py split_list (the publisher gives none)"
 		tvDTD       = "torchvision/datasets/dtd.py _MD5"
 		tvFashion   = "torchvision/datasets/mnist.py FashionMNIST.resources"
@@ -184,14 +184,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, d Download) error {
 	}
 	sum, err := verifyFile(part, d)
 	if err != nil {
-		q := filepath.Join(f.stateDir(), "quarantine")
-		os.MkdirAll(q, 0o755)
-		bad := filepath.Join(q, fmt.Sprintf("%s.%s.bad", name, time.Now().UTC().Format("20060102T150405")))
-		if rerr := os.Rename(part, bad); rerr != nil {
-			os.Remove(part)
-			bad = "(deleted)"
-		}
-		return fmt.Errorf("%s: %s: %w; the download was moved to %s and nothing was extracted", d.Set, name, err, bad)
+		return fmt.Errorf("%s: %s: %w; the download was moved to %s and nothing was extracted", d.Set, name, err, f.quarantine(part, name))
 	}
 	dest := filepath.Join(f.Dir, d.Dest)
 	if err := os.MkdirAll(dest, 0o755); err != nil {
@@ -199,6 +192,10 @@ func (f *Fetcher) fetchOne(ctx context.Context, d Download) error {
 	}
 	if d.Extract {
 		if err := extractArchive(part, name, dest, filepath.Join(f.stateDir(), "unpack-"+name)); err != nil {
+			if ce := (*CorruptError)(nil); errors.As(err, &ce) {
+				// Resuming would fetch nothing and fail the same way.
+				return fmt.Errorf("%s: %s: %w; the download was moved to %s and nothing was extracted", d.Set, name, err, f.quarantine(part, name))
+			}
 			return fmt.Errorf("%s: %s: %w", d.Set, name, err)
 		}
 		os.Remove(part)
@@ -206,6 +203,19 @@ func (f *Fetcher) fetchOne(ctx context.Context, d Download) error {
 		return err
 	}
 	return os.WriteFile(f.marker(d), []byte(sum+"  "+name+"\n"), 0o644)
+}
+
+// quarantine moves a bad download out of the way, so that the next fetch
+// starts afresh, and returns where it went.
+func (f *Fetcher) quarantine(part, name string) string {
+	q := filepath.Join(f.stateDir(), "quarantine")
+	os.MkdirAll(q, 0o755)
+	bad := filepath.Join(q, fmt.Sprintf("%s.%s.bad", name, time.Now().UTC().Format("20060102T150405")))
+	if err := os.Rename(part, bad); err != nil {
+		os.Remove(part)
+		return "(deleted)"
+	}
+	return bad
 }
 
 // download fetches url into part, resuming from part's current size with an
@@ -352,6 +362,9 @@ func extractArchive(archive, name, dest, tmp string) error {
 	return nil
 }
 
+// extractTar unpacks a tar archive, gzipped when gz is set. The gzip stream
+// is read to its end, past the tar end-of-archive blocks, so that its CRC-32
+// and length are checked and trailing garbage is refused.
 func extractTar(archive, root string, gz bool) error {
 	fh, err := os.Open(archive)
 	if err != nil {
@@ -359,22 +372,39 @@ func extractTar(archive, root string, gz bool) error {
 	}
 	defer fh.Close()
 	var r io.Reader = bufio.NewReaderSize(fh, 1<<20)
+	var zc *checked
 	if gz {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return fmt.Errorf("want a gzip stream: %w", err)
 		}
 		defer zr.Close()
-		r = zr
+		zc = newChecked(zr, "gzip")
+		r = zc
+	}
+	// fail reports err, or the decompressor's error behind it.
+	fail := func(member string, err error) error {
+		if c := zc.corrupt(); c != nil {
+			err = c
+		}
+		if member != "" {
+			return fmt.Errorf("archive member %q: %w", member, err)
+		}
+		return err
 	}
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
+			if zc != nil {
+				if _, err := zc.drain(); err != nil {
+					return fmt.Errorf("after the last member: %w", err)
+				}
+			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading tar: %w", err)
+			return fail("", fmt.Errorf("reading tar: %w", err))
 		}
 		target, err := safeJoin(root, h.Name)
 		if err != nil {
@@ -387,7 +417,7 @@ func extractTar(archive, root string, gz bool) error {
 			}
 		case tar.TypeReg:
 			if err := writeMember(target, tr); err != nil {
-				return err
+				return fail(h.Name, err)
 			}
 		case tar.TypeSymlink, tar.TypeLink:
 			return fmt.Errorf("archive member %q is a link to %q; links are refused", h.Name, h.Linkname)
@@ -397,6 +427,8 @@ func extractTar(archive, root string, gz bool) error {
 	}
 }
 
+// extractZip unpacks a zip archive; each member is read to its end, where
+// the zip reader checks its CRC-32 and size.
 func extractZip(archive, root string) error {
 	zr, err := zip.OpenReader(archive)
 	if err != nil {
@@ -419,12 +451,16 @@ func extractZip(archive, root string) error {
 		}
 		rc, err := zf.Open()
 		if err != nil {
-			return err
+			return fmt.Errorf("archive member %q: %w", zf.Name, err)
 		}
-		err = writeMember(target, rc)
+		zc := newChecked(rc, "zip")
+		err = writeMember(target, zc)
 		rc.Close()
+		if c := zc.corrupt(); c != nil {
+			err = c
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("archive member %q: %w", zf.Name, err)
 		}
 	}
 	return nil

@@ -34,14 +34,14 @@ func TestNPYGoldensFromNumpy(t *testing.T) {
 	if b.DType != "u1" || len(b.Shape) != 4 || b.Len() != 54 {
 		t.Fatalf("v2: dtype %s shape %v", b.DType, b.Shape)
 	}
-	for i, x := range b.Data {
+	for i, x := range b.Values.([]uint8) {
 		if int(x) != i%256 {
 			t.Fatalf("v2 byte %d = %d", i, x)
 		}
 	}
-	h, _ := ReadNPYHeader(bytes.NewReader(mustRead(t, "testdata/v2_u1.npy")))
-	if h.Version != 2 {
-		t.Fatalf("v2_u1.npy parsed as version %d", h.Version)
+	h, _ := readNPYHeader(bytes.NewReader(mustRead(t, "testdata/v2_u1.npy")))
+	if h.Major != 2 {
+		t.Fatalf("v2_u1.npy parsed as version %d", h.Major)
 	}
 	c, err := ReadNPY("testdata/fortran_i8.npy")
 	if err != nil {
@@ -148,8 +148,8 @@ func TestNPZRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	av, _ := arrs["a"].Float64s()
-	if len(arrs) != 2 || av[3] != 4 || arrs["b"].Data[2] != 9 {
-		t.Fatalf("npz round trip: %v %v", av, arrs["b"].Data)
+	if len(arrs) != 2 || av[3] != 4 || arrs["b"].Values.([]uint8)[2] != 9 {
+		t.Fatalf("npz round trip: %v %v", av, arrs["b"].Values)
 	}
 }
 
@@ -172,9 +172,10 @@ func TestResizeMatchesPIL(t *testing.T) {
 			t.Fatalf("%s: Resize(%d) of %dx%d gives %dx%d, PIL golden is %dx%d", name, size, w, h, gw, gh, ow, oh)
 		}
 		got := ResizeBilinear(pix, w, h, 3, ow, oh)
+		wantPix := want.Values.([]uint8)
 		for i := range got {
-			if got[i] != want.Data[i] {
-				t.Fatalf("%s: byte %d (y %d x %d c %d) = %d, PIL %d", name, i, i/3/ow, i/3%ow, i%3, got[i], want.Data[i])
+			if got[i] != wantPix[i] {
+				t.Fatalf("%s: byte %d (y %d x %d c %d) = %d, PIL %d", name, i, i/3/ow, i/3%ow, i%3, got[i], wantPix[i])
 			}
 		}
 	}

@@ -23,6 +23,8 @@ var mnistFiles = map[string][2]string{
 }
 
 // ReadIDX reads an unsigned-byte IDX file, gzipped when its name ends in .gz.
+// A gzipped file is read to the end of its stream, so that a CRC or length
+// mismatch, a cut trailer or trailing garbage is an error (*CorruptError).
 func ReadIDX(path string) (shape []int, values []uint8, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -30,24 +32,33 @@ func ReadIDX(path string) (shape []int, values []uint8, err error) {
 	}
 	defer f.Close()
 	var r io.Reader = bufio.NewReader(f)
+	var zc *checked // the gzip stream, when there is one
 	if strings.HasSuffix(path, ".gz") {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return nil, nil, fmt.Errorf("idx: %s: want a gzip stream: %w", path, err)
 		}
 		defer zr.Close()
-		r = zr
+		zc = newChecked(zr, "gzip")
+		r = zc
+	}
+	// fail reports err, or the decompressor's error behind it.
+	fail := func(format string, args ...any) error {
+		if c := zc.corrupt(); c != nil {
+			return fmt.Errorf("idx: %s: %w", path, c)
+		}
+		return fmt.Errorf("idx: %s: "+format, append([]any{path}, args...)...)
 	}
 	var magic [4]byte
 	if _, err := io.ReadFull(r, magic[:]); err != nil {
-		return nil, nil, fmt.Errorf("idx: %s: reading magic: %w", path, err)
+		return nil, nil, fail("reading magic: %w", err)
 	}
 	if magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] == 0 {
-		return nil, nil, fmt.Errorf("idx: %s: magic % x, want 00 08 0n (unsigned bytes, n dimensions)", path, magic)
+		return nil, nil, fail("magic % x, want 00 08 0n (unsigned bytes, n dimensions)", magic)
 	}
 	dims := make([]uint32, magic[3])
 	if err := binary.Read(r, binary.BigEndian, dims); err != nil {
-		return nil, nil, fmt.Errorf("idx: %s: reading %d dimensions: %w", path, len(dims), err)
+		return nil, nil, fail("reading %d dimensions: %w", len(dims), err)
 	}
 	n := 1
 	for _, d := range dims {
@@ -55,14 +66,19 @@ func ReadIDX(path string) (shape []int, values []uint8, err error) {
 		n *= int(d)
 	}
 	if n > 1<<34 {
-		return nil, nil, fmt.Errorf("idx: %s: shape %v too large", path, shape)
+		return nil, nil, fail("shape %v too large", shape)
 	}
 	values = make([]uint8, n)
 	if k, err := io.ReadFull(r, values); err != nil {
-		return nil, nil, fmt.Errorf("idx: %s: shape %v needs %d data bytes, found %d", path, shape, n, k)
+		return nil, nil, fail("shape %v needs %d data bytes, found %d", shape, n, k)
 	}
-	if k, _ := r.Read(make([]byte, 1)); k > 0 {
-		return nil, nil, fmt.Errorf("idx: %s: extra bytes after the %d data bytes of shape %v", path, n, shape)
+	// Read to the end: the gzip reader checks the trailer only there.
+	extra, err := io.Copy(io.Discard, r)
+	if err != nil {
+		return nil, nil, fail("after the data: %w", err)
+	}
+	if extra > 0 {
+		return nil, nil, fail("%d extra bytes after the %d data bytes of shape %v", extra, n, shape)
 	}
 	return shape, values, nil
 }

@@ -128,9 +128,10 @@ func (v *MatVar) Uint8s() ([]uint8, error) {
 
 // ReadMAT reads the named numeric variables from a level-5 MAT-file (the
 // format MATLAB writes with -v6 and -v7, including zlib-compressed
-// miCOMPRESSED elements). Other variables are skipped without being
-// decompressed into memory. It is an error if a named variable is absent.
-// Cell arrays, structs, sparse and complex arrays are not supported.
+// miCOMPRESSED elements, whose Adler-32 checksums are checked). Other
+// variables are skipped without being kept in memory. It is an error if a
+// named variable is absent. Cell arrays, structs, sparse and complex arrays
+// are not supported.
 func ReadMAT(path string, names ...string) (map[string]*MatVar, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -171,32 +172,14 @@ func ReadMAT(path string, names ...string) (map[string]*MatVar, error) {
 			continue
 		}
 		switch typ {
-		case miCOMPRESSED:
+		case miCOMPRESSED, miMATRIX:
 			lr := &io.LimitedReader{R: br, N: int64(nbytes)}
-			zr, err := zlib.NewReader(lr)
-			if err != nil {
-				return nil, fmt.Errorf("mat: %s: compressed element: %w", path, err)
+			var v *MatVar
+			if typ == miCOMPRESSED {
+				v, err = readCompressed(lr, order, want)
+			} else {
+				v, err = readMatrix(lr, order, int64(nbytes), want)
 			}
-			ityp, inb, _, err := readTag(zr, order)
-			if err != nil {
-				return nil, fmt.Errorf("mat: %s: compressed element: %w", path, err)
-			}
-			if ityp == miMATRIX {
-				v, err := readMatrix(zr, order, int64(inb), want)
-				if err != nil {
-					return nil, fmt.Errorf("mat: %s: %w", path, err)
-				}
-				if v != nil {
-					out[v.Name] = v
-				}
-			}
-			zr.Close()
-			if _, err := io.Copy(io.Discard, lr); err != nil {
-				return nil, fmt.Errorf("mat: %s: %w", path, err)
-			}
-		case miMATRIX:
-			lr := &io.LimitedReader{R: br, N: int64(nbytes)}
-			v, err := readMatrix(lr, order, int64(nbytes), want)
 			if err != nil {
 				return nil, fmt.Errorf("mat: %s: %w", path, err)
 			}
@@ -206,8 +189,10 @@ func ReadMAT(path string, names ...string) (map[string]*MatVar, error) {
 			if _, err := io.Copy(io.Discard, lr); err != nil {
 				return nil, fmt.Errorf("mat: %s: %w", path, err)
 			}
-			if err := skipPad(br, int64(nbytes)); err != nil {
-				return nil, fmt.Errorf("mat: %s: %w", path, err)
+			if typ == miMATRIX {
+				if err := skipPad(br, int64(nbytes)); err != nil {
+					return nil, fmt.Errorf("mat: %s: %w", path, err)
+				}
 			}
 		default:
 			if _, err := io.CopyN(io.Discard, br, int64(pad8(nbytes))); err != nil {
@@ -221,6 +206,31 @@ func ReadMAT(path string, names ...string) (map[string]*MatVar, error) {
 		}
 	}
 	return out, nil
+}
+
+// readCompressed reads a miCOMPRESSED element: a zlib stream holding one
+// element. It reads the stream to its end, so that zlib checks its Adler-32
+// checksum, also for a variable that is not wanted (decompressed then, but
+// not kept).
+func readCompressed(r io.Reader, order binary.ByteOrder, want map[string]bool) (*MatVar, error) {
+	zr, err := zlib.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("compressed element: %w", &CorruptError{Format: "zlib", Err: err})
+	}
+	defer zr.Close()
+	zc := newChecked(zr, "zlib")
+	var v *MatVar
+	ityp, inb, _, err := readTag(zc, order)
+	if err == nil && ityp == miMATRIX {
+		v, err = readMatrix(zc, order, int64(inb), want)
+	}
+	if _, cerr := zc.drain(); cerr != nil {
+		return nil, fmt.Errorf("compressed element: %w", cerr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compressed element: %w", err)
+	}
+	return v, nil
 }
 
 func pad8(n int) int { return (n + 7) &^ 7 }

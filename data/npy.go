@@ -1,70 +1,172 @@
 package data
 
+// NumPy .npy and .npz files are read with codeberg.org/sbinet/npyio: its
+// npy.Reader parses the header and decodes the elements (either byte order),
+// its npz package opens archives. What this file keeps, and why:
+//
+//   - the byte offset of the data, which npyio does not report and
+//     NPYImages needs to memory-map TI-300K: npyStream counts the bytes
+//     npyio consumes while parsing the header;
+//   - checks around npyio, which panics on some headers (dict keys in
+//     another order than NumPy's, no final newline) and on data whose length
+//     is not a whole number of elements, decodes whatever length it finds
+//     without comparing it with the shape, and would panic on object arrays:
+//     the header is parsed under recover, only real number dtypes are
+//     decoded, and the stream length is checked against the shape before
+//     npyio decodes the data;
+//   - conversion to float64 in C order (npyio keeps the file order and
+//     converts only into a 2-D float64 mat.Dense);
+//   - the writer: npyio.Write takes the shape from the Go value, so a flat
+//     pixel slice cannot be written as (N, H, W, C); it always writes format
+//     2.0, where NumPy (and the score files here) use 1.0; and it does not
+//     pad the header to a multiple of 64 bytes as NumPy does (the data of a
+//     1-D float32 array starts at byte 76).
+//
+// Format 3.0 (a UTF-8 header) is not read, as npyio stops at 2.0; NumPy
+// writes it only for structured dtypes with non-Latin-1 field names, which
+// are not read here anyway.
+
 import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+
+	"codeberg.org/sbinet/npyio/npy"
+	"codeberg.org/sbinet/npyio/npy/float16"
 )
 
-// npyMagic starts every NumPy .npy file (format description:
-// numpy.lib.format, "NEP 1 — A simple file format for NumPy arrays").
-const npyMagic = "\x93NUMPY"
-
-// NPY is an array read from a NumPy .npy file (format versions 1.0, 2.0 and
-// 3.0). Only little-endian (or byte-sized) dtypes are supported: u1, f4, f8,
-// i4, i8.
+// NPY is an array read from a NumPy .npy file or .npz member.
 type NPY struct {
 	// Shape is the array shape; an empty shape is a scalar (one element).
 	Shape []int
-	// DType is the element type without the byte-order mark: "u1", "f4",
-	// "f8", "i4" or "i8".
+	// DType is the element type without the byte-order mark: "u1", "i8",
+	// "f4", "b1", ... (see npyDTypes).
 	DType string
 	// Fortran reports that the data is stored in column-major order.
 	Fortran bool
-	// Data holds the raw little-endian element bytes in file order.
-	Data []byte
+	// Values holds the elements in file order, as npyio decodes them: a
+	// []uint8 for u1, []int64 for i8, []float32 for f4, []bool for b1,
+	// []float16.Num for f2, and so on.
+	Values any
 }
 
-// NPYHeader is the parsed header of a .npy file.
-type NPYHeader struct {
-	// Shape, DType and Fortran are as in NPY.
-	Shape   []int
-	DType   string
-	Fortran bool
-	// Version is the format major version (1, 2 or 3).
-	Version int
-	// DataOffset is the byte offset of the first element in the file.
-	DataOffset int64
+// npyDTypes are the element types read, with their sizes in bytes: the real
+// number types npyio decodes into Go slices.
+var npyDTypes = map[string]int{
+	"b1": 1, "i1": 1, "i2": 2, "i4": 4, "i8": 8, "u1": 1, "u2": 2, "u4": 4, "u8": 8, "f2": 2, "f4": 4, "f8": 8,
 }
 
-// Len returns the number of elements (the product of Shape).
-func (h NPYHeader) Len() int {
+// npyHeader is a header parsed by npyio, with what npyio does not give.
+type npyHeader struct {
+	npy.Header
+	// DType is Descr.Type without quotes and byte-order mark.
+	DType string
+	// Offset is the byte offset of the first data byte.
+	Offset int64
+}
+
+// Len returns the number of elements.
+func (h npyHeader) Len() int { return shapeLen(h.Descr.Shape) }
+
+// DataBytes returns the size of the data in bytes.
+func (h npyHeader) DataBytes() int64 { return int64(h.Len()) * int64(npyDTypes[h.DType]) }
+
+func shapeLen(shape []int) int {
 	n := 1
-	for _, d := range h.Shape {
+	for _, d := range shape {
 		n *= d
 	}
 	return n
 }
 
-// ItemSize returns the size in bytes of one element of DType.
-func (h NPYHeader) ItemSize() int { return dtypeSize(h.DType) }
+// npyStream reads one .npy stream through npyio, counting the bytes npyio
+// consumes and, once the header is known, checking the stream's length.
+type npyStream struct {
+	r   io.Reader
+	n   int64
+	hdr *npyHeader // set once parsed: Read then checks the length at EOF
+	err error      // the length error, reported instead of npyio's wrapping
+}
 
-func dtypeSize(dt string) int {
-	switch dt {
-	case "u1":
-		return 1
-	case "i4", "f4":
-		return 4
-	case "i8", "f8":
-		return 8
+func (s *npyStream) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if h := s.hdr; err == io.EOF && h != nil && s.n-h.Offset != h.DataBytes() {
+		s.err = fmt.Errorf("shape %v dtype %s needs %d data bytes after the %d-byte header, found %d",
+			h.Descr.Shape, h.DType, h.DataBytes(), h.Offset, s.n-h.Offset)
+		return n, s.err
 	}
-	return 0
+	return n, err
+}
+
+// header parses the header with npyio and checks that it describes an array
+// this package can decode.
+func (s *npyStream) header() (h npyHeader, rd *npy.Reader, err error) {
+	defer func() {
+		if p := recover(); p != nil { // npyio slices the dict without bounds checks
+			err = fmt.Errorf("header dict not in NumPy's form {'descr': ..., 'fortran_order': ..., 'shape': (...), }\\n, which npyio needs (npyio: %v)", p)
+		}
+	}()
+	rd, err = npy.NewReader(s)
+	switch {
+	case errors.Is(err, npy.ErrInvalidNumPyFormat):
+		return h, nil, fmt.Errorf("bad magic: want a file that starts with %q", npy.Magic[:])
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return h, nil, fmt.Errorf("header cut short after %d bytes (want the magic %q, a version, a length and a dict)", s.n, npy.Magic[:])
+	case err != nil && strings.Contains(err.Error(), "major version"):
+		return h, nil, fmt.Errorf("header: %s: want format 1.0 or 2.0 (npyio reads no other)", strings.TrimPrefix(err.Error(), "npy: "))
+	case err != nil:
+		return h, nil, fmt.Errorf("header: %s", strings.TrimPrefix(err.Error(), "npy: "))
+	}
+	h = npyHeader{Header: rd.Header, Offset: s.n}
+	h.Descr.Shape = append([]int{}, h.Descr.Shape...) // () is nil in npyio
+	d := strings.Trim(h.Descr.Type, "'")
+	if len(d) != 3 || !strings.ContainsRune("<>|=", rune(d[0])) || npyDTypes[d[1:]] == 0 {
+		return h, nil, fmt.Errorf("dtype %s: want a real number type (b1, i1-i8, u1-u8, f2-f8)", h.Descr.Type)
+	}
+	h.DType = d[1:]
+	n := int64(1)
+	for _, dim := range h.Descr.Shape {
+		if dim < 0 || dim > 0 && n > 1<<50/int64(dim) {
+			return h, nil, fmt.Errorf("shape %v: want non-negative dimensions and fewer than 2^50 elements", h.Descr.Shape)
+		}
+		n *= int64(dim)
+	}
+	return h, rd, nil
+}
+
+// readNPYHeader parses the header of a .npy stream, leaving r at the first
+// data byte.
+func readNPYHeader(r io.Reader) (npyHeader, error) {
+	h, _, err := (&npyStream{r: r}).header()
+	return h, err
+}
+
+// decodeNPY reads a whole .npy stream, to its end.
+func decodeNPY(r io.Reader) (*NPY, error) {
+	s := &npyStream{r: r}
+	h, rd, err := s.header()
+	if err != nil {
+		return nil, err
+	}
+	s.hdr = &h // npyio reads to EOF, where s checks the length
+	var arr npy.Array
+	err = rd.Read(&arr)
+	if s.err != nil {
+		return nil, s.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading data: %s", strings.TrimPrefix(err.Error(), "npy: "))
+	}
+	return &NPY{Shape: h.Descr.Shape, DType: h.DType, Fortran: h.Descr.Fortran, Values: arr.Data()}, nil
 }
 
 // ReadNPY reads a whole .npy file into memory.
@@ -74,222 +176,71 @@ func ReadNPY(path string) (*NPY, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	br := bufio.NewReader(f)
-	h, err := ReadNPYHeader(br)
+	a, err := decodeNPY(bufio.NewReader(f))
 	if err != nil {
 		return nil, fmt.Errorf("npy: %s: %w", path, err)
 	}
-	want := int64(h.Len()) * int64(h.ItemSize())
-	if got := st.Size() - h.DataOffset; got != want {
-		return nil, fmt.Errorf("npy: %s: shape %v dtype %s needs %d data bytes after the %d-byte header, file has %d",
-			path, h.Shape, h.DType, want, h.DataOffset, got)
-	}
-	buf := make([]byte, want)
-	if _, err := io.ReadFull(br, buf); err != nil {
-		return nil, fmt.Errorf("npy: %s: reading data: %w", path, err)
-	}
-	return &NPY{Shape: h.Shape, DType: h.DType, Fortran: h.Fortran, Data: buf}, nil
-}
-
-// ReadNPYHeader parses a .npy header from r, leaving r positioned at the
-// first data byte.
-func ReadNPYHeader(r io.Reader) (NPYHeader, error) {
-	var h NPYHeader
-	pre := make([]byte, 8)
-	if _, err := io.ReadFull(r, pre); err != nil {
-		return h, fmt.Errorf("reading magic: want %q + version, got %w", npyMagic, err)
-	}
-	if string(pre[:6]) != npyMagic {
-		return h, fmt.Errorf("bad magic: want %q, found %q", npyMagic, pre[:6])
-	}
-	h.Version = int(pre[6])
-	var hlen int
-	switch h.Version {
-	case 1:
-		b := make([]byte, 2)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return h, fmt.Errorf("reading header length: %w", err)
-		}
-		hlen = int(binary.LittleEndian.Uint16(b))
-		h.DataOffset = 10 + int64(hlen)
-	case 2, 3:
-		b := make([]byte, 4)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return h, fmt.Errorf("reading header length: %w", err)
-		}
-		hlen = int(binary.LittleEndian.Uint32(b))
-		h.DataOffset = 12 + int64(hlen)
-	default:
-		return h, fmt.Errorf("format version %d.%d: want 1.x, 2.x or 3.x", pre[6], pre[7])
-	}
-	if hlen > 1<<24 {
-		return h, fmt.Errorf("header length %d: want at most %d", hlen, 1<<24)
-	}
-	hb := make([]byte, hlen)
-	if _, err := io.ReadFull(r, hb); err != nil {
-		return h, fmt.Errorf("reading %d-byte header: %w", hlen, err)
-	}
-	if err := parseNPYDict(string(hb), &h); err != nil {
-		return h, err
-	}
-	return h, nil
-}
-
-// parseNPYDict parses the Python dict literal of a .npy header, e.g.
-// {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }.
-func parseNPYDict(s string, h *NPYHeader) error {
-	orig := strings.TrimSpace(s)
-	s = strings.TrimSpace(s)
-	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
-		return fmt.Errorf("header %q: want a Python dict literal {...}", orig)
-	}
-	s = strings.TrimSpace(s[1 : len(s)-1])
-	seen := map[string]bool{}
-	for s != "" {
-		key, rest, err := pyString(s)
-		if err != nil {
-			return fmt.Errorf("header %q: key: %w", orig, err)
-		}
-		rest = strings.TrimSpace(rest)
-		if !strings.HasPrefix(rest, ":") {
-			return fmt.Errorf("header %q: want ':' after key %q", orig, key)
-		}
-		rest = strings.TrimSpace(rest[1:])
-		switch key {
-		case "descr":
-			var d string
-			d, rest, err = pyString(rest)
-			if err != nil {
-				return fmt.Errorf("header %q: descr: %w", orig, err)
-			}
-			dt, err := parseDescr(d)
-			if err != nil {
-				return err
-			}
-			h.DType = dt
-		case "fortran_order":
-			switch {
-			case strings.HasPrefix(rest, "True"):
-				h.Fortran, rest = true, rest[4:]
-			case strings.HasPrefix(rest, "False"):
-				h.Fortran, rest = false, rest[5:]
-			default:
-				return fmt.Errorf("header %q: fortran_order: want True or False", orig)
-			}
-		case "shape":
-			if !strings.HasPrefix(rest, "(") {
-				return fmt.Errorf("header %q: shape: want a tuple", orig)
-			}
-			end := strings.IndexByte(rest, ')')
-			if end < 0 {
-				return fmt.Errorf("header %q: shape: unterminated tuple", orig)
-			}
-			h.Shape = []int{}
-			for _, f := range strings.Split(rest[1:end], ",") {
-				f = strings.TrimSpace(f)
-				f = strings.TrimSuffix(f, "L") // Python 2 longs
-				if f == "" {
-					continue
-				}
-				v, err := strconv.Atoi(f)
-				if err != nil || v < 0 {
-					return fmt.Errorf("header %q: shape: dimension %q is not a non-negative integer", orig, f)
-				}
-				h.Shape = append(h.Shape, v)
-			}
-			rest = rest[end+1:]
-		default:
-			return fmt.Errorf("header %q: unexpected key %q (want descr, fortran_order, shape)", orig, key)
-		}
-		seen[key] = true
-		rest = strings.TrimSpace(rest)
-		rest = strings.TrimPrefix(rest, ",")
-		s = strings.TrimSpace(rest)
-	}
-	for _, k := range []string{"descr", "fortran_order", "shape"} {
-		if !seen[k] {
-			return fmt.Errorf("header %q: missing key %q", orig, k)
-		}
-	}
-	return nil
-}
-
-// pyString reads a single- or double-quoted Python string at the start of s.
-func pyString(s string) (val, rest string, err error) {
-	if s == "" || (s[0] != '\'' && s[0] != '"') {
-		return "", s, fmt.Errorf("want a quoted string, found %.20q", s)
-	}
-	q := s[0]
-	end := strings.IndexByte(s[1:], q)
-	if end < 0 {
-		return "", s, fmt.Errorf("unterminated string %.20q", s)
-	}
-	return s[1 : end+1], s[end+2:], nil
-}
-
-func parseDescr(d string) (string, error) {
-	if len(d) != 3 {
-		return "", fmt.Errorf("dtype %q: want one of |u1 <f4 <f8 <i4 <i8", d)
-	}
-	order, dt := d[0], d[1:]
-	if dtypeSize(dt) == 0 {
-		return "", fmt.Errorf("dtype %q: want one of |u1 <f4 <f8 <i4 <i8", d)
-	}
-	switch {
-	case order == '<', order == '|' && dt == "u1", order == '=' && isLittleEndianHost():
-	default:
-		return "", fmt.Errorf("dtype %q: only little-endian data is supported", d)
-	}
-	return dt, nil
-}
-
-func isLittleEndianHost() bool {
-	return binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+	return a, nil
 }
 
 // Len returns the number of elements.
-func (a *NPY) Len() int {
-	return NPYHeader{Shape: a.Shape}.Len()
-}
+func (a *NPY) Len() int { return shapeLen(a.Shape) }
 
 // Float64s returns the elements converted to float64 in C (row-major) order,
 // whatever the storage order of the file.
 func (a *NPY) Float64s() ([]float64, error) {
-	n := a.Len()
-	size := dtypeSize(a.DType)
-	if size == 0 {
-		return nil, fmt.Errorf("npy: unsupported dtype %q", a.DType)
-	}
-	if len(a.Data) != n*size {
-		return nil, fmt.Errorf("npy: shape %v dtype %s needs %d bytes, have %d", a.Shape, a.DType, n*size, len(a.Data))
-	}
-	out := make([]float64, n)
-	le := binary.LittleEndian
-	for i := range n {
-		b := a.Data[i*size:]
-		var v float64
-		switch a.DType {
-		case "u1":
-			v = float64(b[0])
-		case "i4":
-			v = float64(int32(le.Uint32(b)))
-		case "i8":
-			v = float64(int64(le.Uint64(b)))
-		case "f4":
-			v = float64(math.Float32frombits(le.Uint32(b)))
-		case "f8":
-			v = math.Float64frombits(le.Uint64(b))
+	var out []float64
+	switch v := a.Values.(type) {
+	case []bool:
+		out = make([]float64, len(v))
+		for i, b := range v {
+			if b {
+				out[i] = 1
+			}
 		}
-		out[i] = v
+	case []float16.Num:
+		out = make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x.Float32())
+		}
+	case []int8:
+		out = toFloat64(v)
+	case []int16:
+		out = toFloat64(v)
+	case []int32:
+		out = toFloat64(v)
+	case []int64:
+		out = toFloat64(v)
+	case []uint8:
+		out = toFloat64(v)
+	case []uint16:
+		out = toFloat64(v)
+	case []uint32:
+		out = toFloat64(v)
+	case []uint64:
+		out = toFloat64(v)
+	case []float32:
+		out = toFloat64(v)
+	case []float64:
+		out = slices.Clone(v)
+	default:
+		return nil, fmt.Errorf("npy: dtype %s values of type %T: want a real number type", a.DType, a.Values)
+	}
+	if len(out) != a.Len() {
+		return nil, fmt.Errorf("npy: shape %v holds %d elements, have %d", a.Shape, a.Len(), len(out))
 	}
 	if a.Fortran && len(a.Shape) > 1 {
 		out = fortranToC(out, a.Shape)
 	}
 	return out, nil
+}
+
+func toFloat64[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | float32](v []T) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
 }
 
 // fortranToC reorders column-major values into row-major order.
@@ -341,8 +292,10 @@ func WriteNPY(path string, shape []int, values any) error {
 	return f.Close()
 }
 
-// EncodeNPY writes values as a .npy stream to w. version selects the header
-// format (1 or 2); 0 picks the smallest that fits.
+// EncodeNPY writes values as a .npy stream to w, as NumPy writes it: the
+// header padded with spaces so that the data starts at a multiple of 64
+// bytes. version selects the header format (1 or 2); 0 picks the smallest
+// that fits.
 func EncodeNPY(w io.Writer, shape []int, values any, version int) error {
 	var descr string
 	var n int
@@ -360,52 +313,43 @@ func EncodeNPY(w io.Writer, shape []int, values any, version int) error {
 	default:
 		return fmt.Errorf("values of type %T: want []float32, []float64, []uint8, []int32 or []int64", values)
 	}
-	if want := (NPYHeader{Shape: shape}).Len(); want != n {
-		return fmt.Errorf("shape %v holds %d elements, got %d values", shape, want, n)
-	}
-	var sb strings.Builder
-	sb.WriteString("(")
+	dims := make([]string, len(shape))
 	for i, d := range shape {
 		if d < 0 {
 			return fmt.Errorf("shape %v: negative dimension", shape)
 		}
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(strconv.Itoa(d))
+		dims[i] = strconv.Itoa(d)
 	}
+	if want := shapeLen(shape); want != n {
+		return fmt.Errorf("shape %v holds %d elements, got %d values", shape, want, n)
+	}
+	tuple := "(" + strings.Join(dims, ", ") + ")"
 	if len(shape) == 1 {
-		sb.WriteString(",")
+		tuple = "(" + dims[0] + ",)"
 	}
-	sb.WriteString(")")
-	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, sb.String())
+	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, tuple)
 	if version == 0 {
 		version = 1
 		if len(dict)+11 > math.MaxUint16 {
 			version = 2
 		}
 	}
-	pre := 10
-	if version == 2 {
-		pre = 12
-	} else if version != 1 {
+	pre := map[int]int{1: 10, 2: 12}[version] // magic, version, header length
+	if pre == 0 {
 		return fmt.Errorf("npy version %d: want 1 or 2", version)
 	}
-	// Pad with spaces so the data starts at a multiple of 64, ending in '\n'.
-	total := pre + len(dict) + 1
-	pad := (64 - total%64) % 64
+	pad := (64 - (pre+len(dict)+1)%64) % 64
 	hdr := dict + strings.Repeat(" ", pad) + "\n"
 	var buf bytes.Buffer
-	buf.WriteString(npyMagic)
-	buf.WriteByte(byte(version))
-	buf.WriteByte(0)
+	buf.Write(npy.Magic[:])
+	buf.Write([]byte{byte(version), 0})
 	if version == 1 {
 		if len(hdr) > math.MaxUint16 {
 			return fmt.Errorf("header of %d bytes does not fit version 1", len(hdr))
 		}
-		binary.Write(&buf, binary.LittleEndian, uint16(len(hdr)))
+		buf.Write(binary.LittleEndian.AppendUint16(nil, uint16(len(hdr))))
 	} else {
-		binary.Write(&buf, binary.LittleEndian, uint32(len(hdr)))
+		buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(hdr))))
 	}
 	buf.WriteString(hdr)
 	if _, err := w.Write(buf.Bytes()); err != nil {

@@ -1,7 +1,6 @@
 package data
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 )
@@ -9,7 +8,9 @@ import (
 // NPYImages is a pool of uint8 images stored in a .npy file of shape
 // (N, H, W, C) or (N, H, W), such as TI-300K (300K_random_images.npy,
 // (300000, 32, 32, 3)). The file is memory-mapped where the platform allows
-// (read with pread otherwise), so the pool is never copied into the heap.
+// (read with pread otherwise), so the pool is never copied into the heap:
+// npyio parses the header, and the data region is mapped at the offset that
+// readNPYHeader counts (npyio reads whole arrays only).
 type NPYImages struct {
 	path       string
 	n, h, w, c int
@@ -24,32 +25,33 @@ func OpenNPYImages(path string) (*NPYImages, error) {
 	if err != nil {
 		return nil, err
 	}
-	hdr, err := ReadNPYHeader(bufio.NewReader(f))
+	hdr, err := readNPYHeader(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("npy: %s: %w", path, err)
 	}
-	m := &NPYImages{path: path, f: f, offset: hdr.DataOffset}
+	m := &NPYImages{path: path, f: f, offset: hdr.Offset}
+	shape := hdr.Descr.Shape
 	switch {
 	case hdr.DType != "u1":
 		err = fmt.Errorf("npy: %s: dtype %s, want uint8 (|u1) images", path, hdr.DType)
-	case hdr.Fortran:
+	case hdr.Descr.Fortran:
 		err = fmt.Errorf("npy: %s: Fortran order, want C order (N, H, W, C)", path)
-	case len(hdr.Shape) == 4:
-		m.n, m.h, m.w, m.c = hdr.Shape[0], hdr.Shape[1], hdr.Shape[2], hdr.Shape[3]
-	case len(hdr.Shape) == 3:
-		m.n, m.h, m.w, m.c = hdr.Shape[0], hdr.Shape[1], hdr.Shape[2], 1
+	case len(shape) == 4:
+		m.n, m.h, m.w, m.c = shape[0], shape[1], shape[2], shape[3]
+	case len(shape) == 3:
+		m.n, m.h, m.w, m.c = shape[0], shape[1], shape[2], 1
 	default:
-		err = fmt.Errorf("npy: %s: shape %v, want (N, H, W, C) or (N, H, W)", path, hdr.Shape)
+		err = fmt.Errorf("npy: %s: shape %v, want (N, H, W, C) or (N, H, W)", path, shape)
 	}
 	if err == nil {
 		var st os.FileInfo
 		st, err = f.Stat()
 		if err == nil {
-			want := hdr.DataOffset + int64(hdr.Len())
+			want := hdr.Offset + hdr.DataBytes()
 			if st.Size() != want {
 				err = fmt.Errorf("npy: %s: shape %v needs %d bytes (header %d + data %d), file has %d",
-					path, hdr.Shape, want, hdr.DataOffset, hdr.Len(), st.Size())
+					path, shape, want, hdr.Offset, hdr.DataBytes(), st.Size())
 			} else if st.Size() > 0 {
 				m.mapped, _ = mmapFile(f, st.Size()) // on failure, fall back to pread
 			}

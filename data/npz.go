@@ -1,21 +1,27 @@
 package data
 
 import (
-	"archive/zip"
 	"bufio"
+	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"codeberg.org/sbinet/npyio/npz"
 )
 
 // ReadNPZ reads the named arrays (without the .npy suffix) from a NumPy .npz
 // archive (np.savez or np.savez_compressed); with no names it reads all.
+// Each member is read to its end, where the zip reader checks its CRC-32: a
+// mismatch is a *CorruptError.
 func ReadNPZ(path string, names ...string) (map[string]*NPY, error) {
-	zr, err := zip.OpenReader(path)
+	zr, err := npz.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("npz: %s: want a zip archive: %w", path, err)
+		if e := errors.Unwrap(err); e != nil {
+			err = e // drop npyio's "npz: could not open ..." that repeats the path
+		}
+		return nil, fmt.Errorf("npz: %s: %w", path, err)
 	}
 	defer zr.Close()
 	want := map[string]bool{}
@@ -23,33 +29,16 @@ func ReadNPZ(path string, names ...string) (map[string]*NPY, error) {
 		want[n] = true
 	}
 	out := map[string]*NPY{}
-	for _, f := range zr.File {
-		key := strings.TrimSuffix(f.Name, ".npy")
+	for _, member := range zr.Keys() {
+		key := strings.TrimSuffix(member, ".npy")
 		if len(want) > 0 && !want[key] {
 			continue
 		}
-		rc, err := f.Open()
+		a, err := readNPZMember(zr, member)
 		if err != nil {
-			return nil, fmt.Errorf("npz: %s: member %s: %w", path, f.Name, err)
+			return nil, fmt.Errorf("npz: %s: member %s: %w", path, member, err)
 		}
-		br := bufio.NewReader(rc)
-		h, err := ReadNPYHeader(br)
-		if err != nil {
-			rc.Close()
-			return nil, fmt.Errorf("npz: %s: member %s: %w", path, f.Name, err)
-		}
-		n := int64(h.Len()) * int64(h.ItemSize())
-		if got := int64(f.UncompressedSize64) - h.DataOffset; got != n {
-			rc.Close()
-			return nil, fmt.Errorf("npz: %s: member %s: shape %v dtype %s needs %d data bytes, member has %d", path, f.Name, h.Shape, h.DType, n, got)
-		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(br, buf); err != nil {
-			rc.Close()
-			return nil, fmt.Errorf("npz: %s: member %s: %w", path, f.Name, err)
-		}
-		rc.Close()
-		out[key] = &NPY{Shape: h.Shape, DType: h.DType, Fortran: h.Fortran, Data: buf}
+		out[key] = a
 	}
 	for n := range want {
 		if out[n] == nil {
@@ -57,6 +46,24 @@ func ReadNPZ(path string, names ...string) (map[string]*NPY, error) {
 		}
 	}
 	return out, nil
+}
+
+func readNPZMember(zr *npz.Reader, member string) (*NPY, error) {
+	rc, err := zr.Open(member)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	zc := newChecked(rc, "zip")
+	a, err := decodeNPY(bufio.NewReader(zc))
+	if err != nil {
+		// A corrupt member explains whatever the parser made of it.
+		if _, cerr := zc.drain(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	return a, nil
 }
 
 // ReadImageNet64 reads downsampled-ImageNet files (Chrabaszcz et al. 2017,
@@ -77,7 +84,8 @@ func ReadImageNet64(dir string) (*Images, error) {
 			return nil, err
 		}
 		d, l := arrs["data"], arrs["labels"]
-		if d.DType != "u1" || len(d.Shape) != 2 || d.Shape[1]%3 != 0 {
+		pix, ok := d.Values.([]uint8)
+		if !ok || len(d.Shape) != 2 || d.Shape[1]%3 != 0 {
 			return nil, fmt.Errorf("imagenet64: %s: data is %s %v, want uint8 (N, 3*side*side)", f, d.DType, d.Shape)
 		}
 		side := 1
@@ -93,7 +101,7 @@ func ReadImageNet64(dir string) (*Images, error) {
 		}
 		part := NewImages(d.Shape[0], side, side, 3, true)
 		for i := range part.N {
-			planarToHWC(part.At(i), d.Data[i*d.Shape[1]:], side, side, 3)
+			planarToHWC(part.At(i), pix[i*d.Shape[1]:], side, side, 3)
 			if labs[i] < 1 || labs[i] > 1000 {
 				return nil, fmt.Errorf("imagenet64: %s: label %v of image %d, want 1..1000", f, labs[i], i)
 			}
