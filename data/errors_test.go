@@ -65,7 +65,7 @@ func TestBadInputErrors(t *testing.T) {
 			return err
 		}, nil}, // valid file: no error expected (checked below)
 		{"unknown data set", func() error { _, err := Load("cifar1000", dir, "train"); return err },
-			[]string{`"cifar1000" unknown`, "cifar100,"}},
+			[]string{`unknown data set "cifar1000"`, "cifar100,"}},
 		{"missing split", func() error { _, err := Load("svhn", dir, "train"); return err },
 			[]string{`split "train"`, "want one of test"}},
 		{"missing files", func() error { _, err := Load("cifar100", t.TempDir(), "train"); return err },

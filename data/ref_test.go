@@ -56,7 +56,7 @@ func TestRefSelect(t *testing.T) {
 	if _, err := none.Select(m, 0, true); err == nil || !strings.Contains(err.Error(), "no image of classes [7]") {
 		t.Fatalf("empty selection error = %v", err)
 	}
-	if m := Missing("nosuch@1-2", t.TempDir()); len(m) != 1 || !strings.Contains(m[0], `"nosuch" unknown`) {
+	if m := Missing("nosuch@1-2", t.TempDir()); len(m) != 1 || !strings.Contains(m[0], `unknown data set "nosuch"`) {
 		t.Fatalf("Missing of a class selection of an unknown set = %v, want the set named", m)
 	}
 }

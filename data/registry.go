@@ -6,9 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
+
+	"github.com/oodlab/dos/internal/registry"
 )
 
 // Spec describes one registered data set.
@@ -35,7 +36,7 @@ type Spec struct {
 	open  func(dir, split string) (Source, error)
 }
 
-// oodTransforms of the official code at test time (method.md section 6):
+// oodTransforms of the official code at test time (docs/method.md section 7):
 // Places and Textures resize 32 then centre crop 32; LSUN-C centre crop 32;
 // LSUN-R and iSUN as they are (already 32x32, the crop is a no-op check).
 var (
@@ -55,7 +56,21 @@ func mosManual(name string) string {
 		"(deeplearning-wisc/large_scale_ood): download " + name + ".tar.gz and unpack its images under DIR/mos/" + name + "/"
 }
 
-func specs() []Spec {
+// datasets is the data-set registry (see package internal/registry for why it is filled from
+// init): the published sets below, and the synthetic ones (synthetic.go).
+var datasets = registry.New[Spec]("data set")
+
+// Register adds a data set; call it from an init function.
+func Register(s Spec) { datasets.Register(s.Name, s) }
+
+func init() {
+	for _, s := range publishedSpecs() {
+		Register(s)
+	}
+}
+
+// publishedSpecs are the data sets read from their publishers' files.
+func publishedSpecs() []Spec {
 	in := func(parts ...string) func(string) []string {
 		return func(dir string) []string {
 			out := make([]string, len(parts))
@@ -161,9 +176,6 @@ func specs() []Spec {
 			},
 			open: func(dir, split string) (Source, error) { return ReadMNISTDir(fashionDir(dir), split) }},
 	}
-	for _, s := range syntheticSpecs() {
-		list = append(list, s)
-	}
 	return list
 }
 
@@ -186,24 +198,10 @@ func mnistDir(dir string) (string, error) {
 }
 
 // Names returns the registered data-set names, sorted.
-func Names() []string {
-	var out []string
-	for _, s := range specs() {
-		out = append(out, s.Name)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return datasets.Names() }
 
 // Lookup returns the registry entry of a data set.
-func Lookup(name string) (Spec, error) {
-	for _, s := range specs() {
-		if s.Name == name {
-			return s, nil
-		}
-	}
-	return Spec{}, fmt.Errorf("data set %q unknown; want one of %s", name, strings.Join(Names(), ", "))
-}
+func Lookup(name string) (Spec, error) { return datasets.Lookup(name) }
 
 // Open returns data set name's split as a Source without necessarily
 // reading it into memory (TI-300K stays memory-mapped, image folders are

@@ -83,6 +83,13 @@ func hashString(s string) uint64 {
 	return h.Sum64()
 }
 
+func init() {
+	for _, s := range syntheticSpecs() {
+		Register(s)
+	}
+}
+
+// syntheticSpecs are the generated data sets (no files).
 func syntheticSpecs() []Spec {
 	var out []Spec
 	for _, s := range syntheticSets() {

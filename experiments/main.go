@@ -9,7 +9,8 @@
 // run lives in its own directory of the run store (--out, see package
 // store). Finished runs are skipped, interrupted ones resume from their
 // checkpoint, and several runners may share a store. Ctrl-C (SIGINT or
-// SIGTERM) stops the current run after it writes a checkpoint.
+// SIGTERM) stops the current run after it writes a checkpoint; a second one
+// kills at once.
 package main
 
 import (
@@ -18,12 +19,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/oodlab/dos/benchmarks/report"
@@ -31,19 +29,16 @@ import (
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/grids"
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/internal/cli"
+	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/backend"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// After the first signal, restore the default handling: a second
-	// Ctrl-C kills at once instead of waiting for the checkpoint.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	os.Exit(cli(ctx, os.Args[1:], os.Stdout, os.Stderr, newExecutor))
+func main() { cli.Main("experiments", run) }
+
+// run is the command (see package internal/cli).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, stdout, stderr, newExecutor)
 }
 
 // execOptions is what the training executor is built from.
@@ -60,16 +55,8 @@ type execOptions struct {
 // executor.go; tests pass fakes).
 type executorFactory func(opts execOptions) (store.Executor, error)
 
-// Exit codes.
-const (
-	exitOK          = 0
-	exitFailed      = 1 // a run failed, or data is missing
-	exitUsage       = 2
-	exitInterrupted = 130
-)
-
-// cli runs the command with args and returns the exit code.
-func cli(ctx context.Context, args []string, stdout, stderr io.Writer, newExec executorFactory) int {
+// runWith is run with the executor's constructor given (tests pass fakes).
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newExec executorFactory) error {
 	fs := flag.NewFlagSet("experiments", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	list := fs.Bool("list", false, "list the embedded grids and the methods")
@@ -83,82 +70,69 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, newExec e
 		fmt.Fprintf(stderr, "usage: go run ./experiments [--list] [--grid NAME|FILE] [--data DIR] [--out DIR] [--only k=v,...] [--dry-run] [--backend NAME]\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "experiments: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+		return cli.Usagef("unexpected arguments %q", fs.Args())
 	}
 	if *list {
-		if err := printList(stdout); err != nil {
-			fmt.Fprintln(stderr, "experiments:", err)
-			return exitFailed
-		}
-		return exitOK
+		return printList(stdout)
 	}
 	if *gridName == "" {
-		fmt.Fprintln(stderr, "experiments: --grid is required (see --list)")
-		return exitUsage
+		return cli.Usagef("--grid is required (see --list)")
 	}
 	g, err := grids.Load(*gridName)
 	if err != nil {
-		fmt.Fprintln(stderr, "experiments:", err)
-		return exitFailed
+		return err
 	}
 	filter, err := config.ParseFilter(*only)
 	if err != nil {
-		fmt.Fprintln(stderr, "experiments:", err)
-		return exitUsage
+		return cli.Usage(err)
 	}
 	runs, err := g.Expand(filter)
 	if err != nil {
-		fmt.Fprintln(stderr, "experiments:", err)
-		return exitFailed
+		return err
 	}
 	if len(runs) == 0 {
-		fmt.Fprintf(stderr, "experiments: --only %q matches none of the %d runs of grid %s\n", *only, g.Size(), g.Name)
-		return exitUsage
+		return cli.Usagef("--only %q matches none of the %d runs of grid %s", *only, g.Size(), g.Name)
 	}
 	for _, r := range runs {
 		if *backendName != "" {
 			r.Backend = *backendName
 		}
+		// The configuration package does not know the networks: check them here, before
+		// anything runs.
+		if _, err := models.Lookup(r.Network); err != nil {
+			return fmt.Errorf("%s: network: %w", g.File, err)
+		}
 	}
 	missing := missingData(runs, *dataDir)
 
 	if *dry {
-		if err := dryRun(stdout, g, runs, *outDir, *dataDir, missing); err != nil {
-			fmt.Fprintln(stderr, "experiments:", err)
-			return exitFailed
-		}
-		return exitOK
+		return dryRun(stdout, g, runs, *outDir, *dataDir, missing)
 	}
 	if len(missing) > 0 {
-		fmt.Fprintf(stderr, "experiments: data missing in %s:\n", *dataDir)
-		printMissing(stderr, missing)
-		return exitFailed
+		var b strings.Builder
+		printMissing(&b, missing)
+		return fmt.Errorf("data missing in %s:\n%s", *dataDir, strings.TrimRight(b.String(), "\n"))
 	}
 	exec, err := newExec(execOptions{DataDir: *dataDir, Backend: *backendName, Stdout: stdout})
 	if err != nil {
-		fmt.Fprintln(stderr, "experiments:", err)
-		return exitFailed
+		return err
 	}
 	st, err := store.Open(*outDir)
 	if err != nil {
-		fmt.Fprintln(stderr, "experiments:", err)
-		return exitFailed
+		return err
 	}
 	fmt.Fprintf(stdout, "grid %s: %d runs, store %s\n", g.Name, len(runs), filepath.Join(*outDir, g.Name))
 	rn := &store.Runner{Store: st, Grid: g.Name, Exec: exec, Progress: stdout, Echo: stdout}
 	sum, err := rn.Run(ctx, runs)
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "experiments: interrupted; %d/%d runs done; run the same command again to resume\n", sum.Done, sum.Total)
-		return exitInterrupted
+		return fmt.Errorf("%w; %d/%d runs done; run the same command again to resume", cli.ErrInterrupted, sum.Done, sum.Total)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "experiments:", err)
-		return exitFailed
+		return err
 	}
 	fmt.Fprintf(stdout, "grid %s: %d/%d done, %d run now, %d busy in another runner, %d failed\n",
 		g.Name, sum.Done, sum.Total, sum.Ran, sum.Busy, sum.Failed)
@@ -166,10 +140,9 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, newExec e
 		fmt.Fprintln(stderr, "experiments: results table:", err)
 	}
 	if sum.Failed > 0 {
-		fmt.Fprintf(stderr, "experiments: %d runs failed:\n%v\n", sum.Failed, sum.Err())
-		return exitFailed
+		return fmt.Errorf("%d runs failed:\n%v", sum.Failed, sum.Err())
 	}
-	return exitOK
+	return nil
 }
 
 // printList prints the embedded grids and the registered methods.
@@ -272,14 +245,14 @@ func dryRun(w io.Writer, g *config.Grid, runs []*config.Run, outDir, dataDir str
 
 // printTable prints the grid's results in the paper's layout (the runs done so far).
 func printTable(w io.Writer, st *store.Store, grid string, runs []*config.Run) error {
-	col, err := report.Collect(st, grid, runs)
+	col, err := store.Collect(st, grid, runs)
 	if err != nil {
 		return err
 	}
 	for _, warn := range col.Warnings {
 		fmt.Fprintln(w, "warning:", warn)
 	}
-	t, err := report.BuildTable(col.Runs, report.TableOptions{Title: "Grid " + grid})
+	t, err := report.BuildTable(report.FromStore(col), report.TableOptions{Title: "Grid " + grid})
 	if err != nil {
 		return err
 	}

@@ -14,13 +14,15 @@ import (
 
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/internal/cli"
 )
 
-// run calls cli and returns exit code, stdout and stderr.
-func run(t *testing.T, ctx context.Context, newExec executorFactory, args ...string) (int, string, string) {
+// call runs the command and returns its exit code, stdout and stderr (with the error as
+// cli.Main prints it).
+func call(t *testing.T, ctx context.Context, newExec executorFactory, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errw strings.Builder
-	code := cli(ctx, args, &out, &errw, newExec)
+	code := cli.Report("experiments", runWith(ctx, args, &out, &errw, newExec), &errw)
 	return code, out.String(), errw.String()
 }
 
@@ -28,8 +30,8 @@ func noExecutor(execOptions) (store.Executor, error) { return newExecutor(execOp
 
 func TestDryRunPaperGrid(t *testing.T) {
 	dataDir, outDir := t.TempDir(), t.TempDir()
-	code, out, errs := run(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--dry-run", "--data", dataDir, "--out", outDir)
-	if code != exitOK {
+	code, out, errs := call(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--dry-run", "--data", dataDir, "--out", outDir)
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	runLine := regexp.MustCompile(`(?m)^  (msp|oe|energy|ntom|share|poem|dos)-s(3|14|42)-([0-9a-f]{12})\s+([0-9a-f]{12})\s+new$`)
@@ -52,20 +54,20 @@ func TestDryRunPaperGrid(t *testing.T) {
 		t.Errorf("dry run wrote into the store: %v", entries)
 	}
 	// --only.
-	code, out, _ = run(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--dry-run", "--data", dataDir, "--out", outDir, "--only", "method=dos,seed=3")
-	if code != exitOK || len(runLine.FindAllString(out, -1)) != 1 || !strings.Contains(out, "dos-s3-") {
+	code, out, _ = call(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--dry-run", "--data", dataDir, "--out", outDir, "--only", "method=dos,seed=3")
+	if code != cli.ExitOK || len(runLine.FindAllString(out, -1)) != 1 || !strings.Contains(out, "dos-s3-") {
 		t.Errorf("--only method=dos,seed=3: exit %d\n%s", code, out)
 	}
 	// Without a dry run, missing data stops everything before training.
-	code, _, errs = run(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--data", dataDir, "--out", outDir)
-	if code != exitFailed || !strings.Contains(errs, "300K_random_images.npy") {
+	code, _, errs = call(t, context.Background(), noExecutor, "--grid", "cifar100-ti300k", "--data", dataDir, "--out", outDir)
+	if code != cli.ExitFailed || !strings.Contains(errs, "300K_random_images.npy") {
 		t.Errorf("missing data: exit %d, stderr %s", code, errs)
 	}
 }
 
 func TestListAndUsage(t *testing.T) {
-	code, out, _ := run(t, context.Background(), noExecutor, "--list")
-	if code != exitOK {
+	code, out, _ := call(t, context.Background(), noExecutor, "--list")
+	if code != cli.ExitOK {
 		t.Fatalf("--list exit %d", code)
 	}
 	for _, want := range []string{"cifar100-ti300k", "cifar10-ti300k", "imagenet1k", "quick", "msp", "oe", "energy", "ntom", "share", "poem", "dos", "project's own recipe"} {
@@ -73,19 +75,24 @@ func TestListAndUsage(t *testing.T) {
 			t.Errorf("--list lacks %q:\n%s", want, out)
 		}
 	}
-	if code, _, errs := run(t, context.Background(), noExecutor); code != exitUsage || !strings.Contains(errs, "--grid") {
+	if code, _, errs := call(t, context.Background(), noExecutor); code != cli.ExitUsage || !strings.Contains(errs, "--grid") {
 		t.Errorf("no flags: exit %d %s", code, errs)
 	}
-	if code, _, errs := run(t, context.Background(), noExecutor, "--grid", "nosuch"); code != exitFailed || !strings.Contains(errs, "cifar100-ti300k") {
+	if code, _, errs := call(t, context.Background(), noExecutor, "--grid", "nosuch"); code != cli.ExitFailed || !strings.Contains(errs, "cifar100-ti300k") {
 		t.Errorf("unknown grid: exit %d %s", code, errs)
 	}
-	if code, _, errs := run(t, context.Background(), noExecutor, "--grid", "quick", "--dry-run", "--only", "metod=dos"); code != exitUsage || !strings.Contains(errs, "metod") {
+	if code, _, errs := call(t, context.Background(), noExecutor, "--grid", "quick", "--dry-run", "--only", "metod=dos"); code != cli.ExitUsage || !strings.Contains(errs, "metod") {
 		t.Errorf("bad --only: exit %d %s", code, errs)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("name: bad\nbase:\n  network: mlp\n  epochs: 3\n  optim: {milestones: [2]}\n  batchsize: 3\naxes:\n  method: [dos]\n"), 0o644)
-	if code, _, errs := run(t, context.Background(), noExecutor, "--grid", bad, "--dry-run"); code != exitFailed || !strings.Contains(errs, bad+":6:") || !strings.Contains(errs, `"batchsize"`) {
+	if code, _, errs := call(t, context.Background(), noExecutor, "--grid", bad, "--dry-run"); code != cli.ExitFailed || !strings.Contains(errs, bad+":6:") || !strings.Contains(errs, `"batchsize"`) {
 		t.Errorf("unknown key: exit %d %s", code, errs)
+	}
+	vgg := filepath.Join(t.TempDir(), "vgg.yaml")
+	os.WriteFile(vgg, []byte("name: vgg\nbase:\n  network: vgg16\naxes:\n  method: [dos]\n"), 0o644)
+	if code, _, errs := call(t, context.Background(), noExecutor, "--grid", vgg, "--dry-run"); code != cli.ExitFailed || !strings.Contains(errs, vgg+": network:") || !strings.Contains(errs, "vgg16") {
+		t.Errorf("unknown network: exit %d %s", code, errs)
 	}
 }
 
@@ -140,8 +147,8 @@ func TestRunGrid(t *testing.T) {
 	grid, outDir := synthGrid(t), t.TempDir()
 	// The real executor refuses a benchmark whose sets differ in shape, naming the set, and
 	// records the failures.
-	code, _, errs := run(t, context.Background(), newExecutor, "--grid", grid, "--out", outDir, "--backend", "go")
-	if code != exitFailed || !strings.Contains(errs, "benchmark.tests[0] synthetic-svhn: images are 32x32x3, the ID images 28x28x1") {
+	code, _, errs := call(t, context.Background(), newExecutor, "--grid", grid, "--out", outDir, "--backend", "go")
+	if code != cli.ExitFailed || !strings.Contains(errs, "benchmark.tests[0] synthetic-svhn: images are 32x32x3, the ID images 28x28x1") {
 		t.Errorf("shape mismatch: exit %d %s", code, errs)
 	}
 	os.RemoveAll(outDir)
@@ -149,12 +156,12 @@ func TestRunGrid(t *testing.T) {
 	blocker := &fakeExec{block: make(chan struct{}), started: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-blocker.started; cancel() }()
-	code, _, errs = run(t, ctx, func(execOptions) (store.Executor, error) { return blocker, nil }, "--grid", grid, "--out", outDir)
-	if code != exitInterrupted || !strings.Contains(errs, "interrupted") {
+	code, _, errs = call(t, ctx, func(execOptions) (store.Executor, error) { return blocker, nil }, "--grid", grid, "--out", outDir)
+	if code != cli.ExitInterrupted || !strings.Contains(errs, "interrupted") {
 		t.Errorf("interrupted: exit %d %s", code, errs)
 	}
-	code, out, _ := run(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir, "--dry-run")
-	if code != exitOK || !strings.Contains(out, "partial (epoch 1 of 3)") || !strings.Contains(out, "1 partial") || !strings.Contains(out, "data: all present") {
+	code, out, _ := call(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir, "--dry-run")
+	if code != cli.ExitOK || !strings.Contains(out, "partial (epoch 1 of 3)") || !strings.Contains(out, "1 partial") || !strings.Contains(out, "data: all present") {
 		t.Errorf("dry run after interrupt: exit %d\n%s", code, out)
 	}
 	// Run everything.
@@ -165,8 +172,8 @@ func TestRunGrid(t *testing.T) {
 		}
 		return ex, nil
 	}
-	code, out, errs = run(t, context.Background(), factory, "--grid", grid, "--out", outDir, "--backend", "go")
-	if code != exitOK || len(ex.ran) != 6 {
+	code, out, errs = call(t, context.Background(), factory, "--grid", grid, "--out", outDir, "--backend", "go")
+	if code != cli.ExitOK || len(ex.ran) != 6 {
 		t.Fatalf("run: exit %d, ran %d\n%s\n%s", code, len(ex.ran), out, errs)
 	}
 	if !strings.Contains(out, "[synth] 6/6 done") || !strings.Contains(out, "ETA") {
@@ -174,12 +181,12 @@ func TestRunGrid(t *testing.T) {
 	}
 	// Again: everything is skipped.
 	ex.ran = nil
-	code, out, _ = run(t, context.Background(), factory, "--grid", grid, "--out", outDir, "--backend", "go")
-	if code != exitOK || len(ex.ran) != 0 || !strings.Contains(out, "already done") {
+	code, out, _ = call(t, context.Background(), factory, "--grid", grid, "--out", outDir, "--backend", "go")
+	if code != cli.ExitOK || len(ex.ran) != 0 || !strings.Contains(out, "already done") {
 		t.Errorf("second run executed %d runs (exit %d)\n%s", len(ex.ran), code, out)
 	}
-	code, out, _ = run(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir, "--dry-run")
-	if code != exitOK || !strings.Contains(out, "6 done, 0 partial, 0 locked, 0 new") {
+	code, out, _ = call(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir, "--dry-run")
+	if code != cli.ExitOK || !strings.Contains(out, "6 done, 0 partial, 0 locked, 0 new") {
 		t.Errorf("dry run after completion:\n%s", out)
 	}
 }

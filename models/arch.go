@@ -9,7 +9,6 @@ package models
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends/simplego"
@@ -17,6 +16,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/oodlab/dos/internal/registry"
 )
 
 // Output is what a network returns.
@@ -41,7 +42,7 @@ type Arch struct {
 	// Build adds the network to x's graph: x is [batch, H, W, C], numOutputs
 	// the number of logits (K, or K+1 with an extra class for outliers).
 	//
-	// training is fixedNames at graph-build time: true normalises with batch
+	// training is fixed at graph-build time: true normalises with batch
 	// statistics and updates the batch-norm running statistics in the graph;
 	// false uses the running statistics. Variables are created in ctx's scope
 	// (callers choose it, e.g. ctx.In("model")) and are shared by every call
@@ -79,67 +80,63 @@ func newArch(name string, featureSize int, input [3]int, build builder) Arch {
 	}
 }
 
-// fixedNames lists the networks with a fixedNames name, in the order Names reports them.
-var fixedNames = []string{"densenet-bc-100", "resnet18", "resnet50", "small-cnn", "mlp"}
+// Network is a registered network, or a family of networks whose names carry parameters
+// (wrn-D-K). Each network's file registers it from an init function.
+type Network struct {
+	// Name is the registry name ("densenet-bc-100"), or for a family its pattern ("wrn-D-K").
+	Name string
+	// Prefix is set for a family: the start of every name it accepts ("wrn-").
+	Prefix string
+	// Examples are names of a family that Names lists ("wrn-40-2").
+	Examples []string
+	// Arch returns the network called name; a family parses its parameters from the name.
+	Arch func(name string) (Arch, error)
+}
 
-func fixedArch(name string) (Arch, bool) {
-	switch name {
-	case "densenet-bc-100":
-		return newArch(name, denseNetBC100FeatureSize, [3]int{32, 32, 3}, buildDenseNetBC100), true
-	case "resnet18":
-		return newArch(name, 512, [3]int{32, 32, 3}, buildResNet18CIFAR), true
-	case "resnet50":
-		return newArch(name, 2048, [3]int{224, 224, 3}, buildResNet50), true
-	case "small-cnn":
-		return newArch(name, smallCNNFeatureSize, [3]int{28, 28, 1}, buildSmallCNN), true
-	case "mlp":
-		return newArch(name, mlpFeatureSize, [3]int{28, 28, 1}, buildMLP), true
-	}
-	return Arch{}, false
+// networks is the network registry (see package internal/registry for why it is filled from
+// init).
+var networks = registry.New[Network]("network")
+
+// RegisterNetwork adds a network or a family; call it from an init function.
+func RegisterNetwork(n Network) { networks.Register(n.Name, n) }
+
+// registerFixed registers a network without parameters.
+func registerFixed(name string, featureSize int, input [3]int, build builder) {
+	RegisterNetwork(Network{Name: name, Arch: func(string) (Arch, error) {
+		return newArch(name, featureSize, input, build), nil
+	}})
 }
 
 // Lookup returns the network registered under name: "densenet-bc-100",
 // "wrn-D-K" for any depth D = 6n+4 (n >= 1) and width K >= 1 (e.g. "wrn-40-2"),
 // "resnet18" (CIFAR stem), "resnet50" (ImageNet stem), "small-cnn" or "mlp".
 func Lookup(name string) (Arch, error) {
-	if a, ok := fixedArch(name); ok {
-		return a, nil
+	for _, n := range networks.All() {
+		if n.Prefix == "" && n.Name == name || n.Prefix != "" && strings.HasPrefix(name, n.Prefix) {
+			return n.Arch(name)
+		}
 	}
-	if rest, ok := strings.CutPrefix(name, "wrn-"); ok {
-		return lookupWRN(name, rest)
+	var accepted []string
+	for _, n := range networks.All() {
+		if n.Prefix != "" {
+			accepted = append(accepted, fmt.Sprintf("%s (e.g. %s)", n.Name, strings.Join(n.Examples, ", ")))
+		} else {
+			accepted = append(accepted, n.Name)
+		}
 	}
-	return Arch{}, fmt.Errorf("models: unknown network %q; accepted: %s", name, strings.Join(acceptedNames(), ", "))
+	return Arch{}, fmt.Errorf("models: unknown network %q; accepted: %s", name, strings.Join(accepted, ", "))
 }
 
-func acceptedNames() []string {
-	return append(slices.Clone(fixedNames[:1]), append([]string{"wrn-D-K (D=6n+4, e.g. wrn-40-2, wrn-40-4)"}, fixedNames[1:]...)...)
-}
-
-func lookupWRN(name, rest string) (Arch, error) {
-	parts := strings.Split(rest, "-")
-	if len(parts) != 2 {
-		return Arch{}, fmt.Errorf("models: network %q: want wrn-DEPTH-WIDTH, e.g. wrn-40-2", name)
-	}
-	depth, err1 := strconv.Atoi(parts[0])
-	width, err2 := strconv.Atoi(parts[1])
-	if err1 != nil || err2 != nil {
-		return Arch{}, fmt.Errorf("models: network %q: depth and width must be integers, e.g. wrn-40-2", name)
-	}
-	if depth < 10 || (depth-4)%6 != 0 {
-		return Arch{}, fmt.Errorf("models: network %q: depth %d must be 6n+4 with n >= 1 (10, 16, 22, 28, 34, 40, ...)", name, depth)
-	}
-	if width < 1 {
-		return Arch{}, fmt.Errorf("models: network %q: width %d must be >= 1", name, width)
-	}
-	return newArch(name, 64*width, [3]int{32, 32, 3}, func(ctx *context.Context, x *graph.Node, numOutputs int, training bool) Output {
-		return buildWRN(ctx, x, depth, width, numOutputs, training)
-	}), nil
-}
-
-// Names returns the registered names, sorted; wrn-D-K accepts any valid depth
-// and width, of which the two of the experiments are listed.
+// Names returns the registered names, sorted; a family is listed by its examples.
 func Names() []string {
-	names := append(slices.Clone(fixedNames), "wrn-40-2", "wrn-40-4")
+	var names []string
+	for _, n := range networks.All() {
+		if n.Prefix != "" {
+			names = append(names, n.Examples...)
+		} else {
+			names = append(names, n.Name)
+		}
+	}
 	slices.Sort(names)
 	return names
 }

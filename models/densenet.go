@@ -8,6 +8,10 @@ import (
 	"github.com/oodlab/dos/models/nn"
 )
 
+func init() {
+	registerFixed("densenet-bc-100", denseNetBC100FeatureSize, [3]int{32, 32, 3}, buildDenseNetBC100)
+}
+
 // DenseNet-BC-100 hyperparameters, as the DenseNet3 used by OE, Energy and
 // DOS: depth 100, growth rate 12, compression 0.5, bottleneck layers, no
 // dropout.

@@ -8,6 +8,11 @@ import (
 	"github.com/oodlab/dos/models/nn"
 )
 
+func init() {
+	registerFixed("resnet18", 512, [3]int{32, 32, 3}, buildResNet18CIFAR)
+	registerFixed("resnet50", 2048, [3]int{224, 224, 3}, buildResNet50)
+}
+
 // convBN is a convolution without bias followed by batch norm, in scopes
 // name and name+"_bn".
 func convBN(ctx *context.Context, name string, x *graph.Node, filters, kernel, stride, padding int, training bool) *graph.Node {

@@ -6,6 +6,11 @@ import (
 	"github.com/oodlab/dos/models/nn"
 )
 
+func init() {
+	registerFixed("small-cnn", smallCNNFeatureSize, [3]int{28, 28, 1}, buildSmallCNN)
+	registerFixed("mlp", mlpFeatureSize, [3]int{28, 28, 1}, buildMLP)
+}
+
 const (
 	smallCNNFeatureSize = 32
 	mlpFeatureSize      = 64

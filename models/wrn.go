@@ -2,11 +2,41 @@ package models
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/oodlab/dos/models/nn"
 )
+
+func init() {
+	RegisterNetwork(Network{Name: "wrn-D-K", Prefix: "wrn-", Examples: []string{"wrn-40-2", "wrn-40-4"}, Arch: lookupWRN})
+}
+
+// lookupWRN returns the wide ResNet of a name wrn-DEPTH-WIDTH (D = 6n+4, n >= 1; K >= 1).
+func lookupWRN(name string) (Arch, error) {
+	rest := strings.TrimPrefix(name, "wrn-")
+	parts := strings.Split(rest, "-")
+	if len(parts) != 2 {
+		return Arch{}, fmt.Errorf("models: network %q: want wrn-DEPTH-WIDTH, e.g. wrn-40-2", name)
+	}
+	depth, err1 := strconv.Atoi(parts[0])
+	width, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return Arch{}, fmt.Errorf("models: network %q: depth and width must be integers, e.g. wrn-40-2", name)
+	}
+	if depth < 10 || (depth-4)%6 != 0 {
+		return Arch{}, fmt.Errorf("models: network %q: depth %d must be 6n+4 with n >= 1 (10, 16, 22, 28, 34, 40, ...)", name, depth)
+	}
+	if width < 1 {
+		return Arch{}, fmt.Errorf("models: network %q: width %d must be >= 1", name, width)
+	}
+	return newArch(name, 64*width, [3]int{32, 32, 3}, func(ctx *context.Context, x *graph.Node, numOutputs int, training bool) Output {
+		return buildWRN(ctx, x, depth, width, numOutputs, training)
+	}), nil
+}
 
 // buildWRN builds the Wide ResNet WRN-depth-width of OE/Energy/DOS for
 // CIFAR-sized inputs: conv 3x3 to 16 channels; three groups of n = (depth-4)/6

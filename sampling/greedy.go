@@ -6,6 +6,28 @@ import (
 	"slices"
 )
 
+func init() {
+	Register(Spec{Name: "greedy", Block: "ntom", PerEpoch: true,
+		Defaults: func() Options { return &GreedyOptions{Quantile: 0} },
+		New:      func(env Env, o Options) (Sampler, error) { return NewGreedy(env, o.(*GreedyOptions)) }})
+}
+
+// GreedyOptions is the greedy sampler's block (method.ntom): each epoch the whole pool is scored,
+// sorted by p_absent ascending, and method.outliers_per_epoch outliers are kept starting at
+// quantile Quantile.
+type GreedyOptions struct {
+	// Quantile is q in [0, 1): 0 in the DOS authors' NTOM runs, 0.125 in the NTOM paper.
+	Quantile float64 `yaml:"quantile"`
+}
+
+// Check implements Options.
+func (o *GreedyOptions) Check(RunShape) []Problem {
+	if q := o.Quantile; !(q >= 0 && q < 1) {
+		return []Problem{problemf("quantile", "want a quantile in [0, 1), found %v", q)}
+	}
+	return nil
+}
+
 // Greedy is NTOM's greedy quantile sampler (train_greedy_epoch.py in the DOS code): each epoch
 // the whole pool is scored in inference mode, sorted by p_abs ascending (most ID-like first;
 // ties by pool row), and the OutliersPerEpoch rows starting at position floor(PoolSize*Quantile)
@@ -15,22 +37,22 @@ type Greedy struct {
 	pool, per, start int
 }
 
-// NewGreedy builds the greedy sampler; it needs PoolSize, OutliersPerEpoch and Quantile, with
+// NewGreedy builds the greedy sampler; it needs PoolSize and OutliersPerEpoch, with
 // floor(PoolSize*Quantile) + OutliersPerEpoch <= PoolSize.
-func NewGreedy(cfg Config) (Sampler, error) {
-	if cfg.PoolSize < 1 {
-		return nil, fmt.Errorf("sampling: greedy: Config.PoolSize must be >= 1, got %d", cfg.PoolSize)
+func NewGreedy(env Env, o *GreedyOptions) (*Greedy, error) {
+	if env.PoolSize < 1 {
+		return nil, fmt.Errorf("sampling: greedy: the pool must hold >= 1 outlier, got %d", env.PoolSize)
 	}
-	if cfg.Quantile < 0 || cfg.Quantile >= 1 {
-		return nil, fmt.Errorf("sampling: greedy: Config.Quantile must be in [0, 1), got %g", cfg.Quantile)
+	if p := o.Check(RunShape{}); p != nil {
+		return nil, fmt.Errorf("sampling: greedy: %s: %s", p[0].Field, p[0].Message)
 	}
-	start := int(float64(cfg.PoolSize) * cfg.Quantile)
-	if cfg.OutliersPerEpoch < 1 || start+cfg.OutliersPerEpoch > cfg.PoolSize {
-		return nil, fmt.Errorf("sampling: greedy: Config.OutliersPerEpoch (%d) must be >= 1 and fit in the pool after "+
-			"the quantile start (PoolSize %d - floor(PoolSize*Quantile %g) = %d)",
-			cfg.OutliersPerEpoch, cfg.PoolSize, cfg.Quantile, cfg.PoolSize-start)
+	start := int(float64(env.PoolSize) * o.Quantile)
+	if env.OutliersPerEpoch < 1 || start+env.OutliersPerEpoch > env.PoolSize {
+		return nil, fmt.Errorf("sampling: greedy: outliers per epoch (%d) must be >= 1 and fit in the pool after "+
+			"the quantile start (pool size %d - floor(pool size * quantile %g) = %d)",
+			env.OutliersPerEpoch, env.PoolSize, o.Quantile, env.PoolSize-start)
 	}
-	return &Greedy{pool: cfg.PoolSize, per: cfg.OutliersPerEpoch, start: start}, nil
+	return &Greedy{pool: env.PoolSize, per: env.OutliersPerEpoch, start: start}, nil
 }
 
 // Name implements Sampler.

@@ -9,31 +9,67 @@ import (
 	"sync"
 )
 
-// POEMConfig holds POEM's hyperparameters (train_poem.py / neural_linear_opt.py in the official
-// POEM code). The code's a0, b0 and lambda_prior options are parsed there but never used by the
-// posterior or the Thompson sampling, so they are not represented here.
-type POEMConfig struct {
+func init() {
+	Register(Spec{Name: "poem", Block: "poem", PerEpoch: true,
+		Defaults: func() Options { return DefaultPOEMOptions() },
+		New:      func(env Env, o Options) (Sampler, error) { return NewPOEM(env, o.(*POEMOptions)) }})
+}
+
+// POEMOptions is the POEM sampler's block (method.poem): the hyperparameters of the official POEM
+// code (train_poem.py, neural_linear_opt.py in github.com/deeplearning-wisc/poem).
+type POEMOptions struct {
 	// Candidates is the number of pool rows scanned per epoch (official: 200 batches of 2,000 =
 	// 400,000), a contiguous window from a random offset, wrapping around; if it is at least the
 	// pool size the whole pool is scanned once (the official loader would rescan, producing
 	// duplicates; here each row is scored once).
-	Candidates int
-	// Sigma is the prior variance of the head's weights (20).
-	Sigma float64
-	// SigmaN is the noise variance (0.5).
-	SigmaN float64
-	// Conf is the regression target magnitude: ID rows regress to -Conf, outliers to +Conf (3).
-	Conf float64
+	Candidates int `yaml:"candidates"`
+	// Sigma is the prior variance of the head's weights (--sigma 20).
+	Sigma float64 `yaml:"sigma"`
+	// SigmaN is the noise variance (--sigma_n 0.5).
+	SigmaN float64 `yaml:"sigma_n"`
+	// Conf is the regression target magnitude: ID rows regress to -Conf, outliers to +Conf (--conf 3).
+	Conf float64 `yaml:"conf"`
+	// A0, B0 and LambdaPrior are the official script's inverse-gamma prior options (--a0 6, --b0 6,
+	// --lambda_prior 0.25). The script parses them but its posterior and its Thompson sampling
+	// never read them, so they are accepted, checked and recorded in the run's configuration
+	// (and so its ID), and change nothing.
+	A0 float64 `yaml:"a0"`
+	// B0: see A0.
+	B0 float64 `yaml:"b0"`
+	// LambdaPrior: see A0.
+	LambdaPrior float64 `yaml:"lambda_prior"`
 	// BufferEpochs is the number of most recent epochs of selected outliers (and as many copies of
-	// the ID set) the posterior is fitted on (BUF_SIZE 4).
-	BufferEpochs int
-	// PriorMeanStd is the standard deviation of the random prior mean of the weights (0.01).
-	PriorMeanStd float64
+	// the ID set) the posterior is fitted on (--BUF_SIZE 4).
+	BufferEpochs int `yaml:"buffer_epochs"`
 }
 
-// DefaultPOEMConfig returns the official POEM hyperparameters.
-func DefaultPOEMConfig() POEMConfig {
-	return POEMConfig{Candidates: 400_000, Sigma: 20, SigmaN: 0.5, Conf: 3, BufferEpochs: 4, PriorMeanStd: 0.01}
+// poemPriorMeanStd is the standard deviation of the random prior mean of the head's weights
+// (0.01 in the official code), before the first posterior fit.
+const poemPriorMeanStd = 0.01
+
+// DefaultPOEMOptions returns the official POEM hyperparameters.
+func DefaultPOEMOptions() *POEMOptions {
+	return &POEMOptions{Candidates: 400_000, Sigma: 20, SigmaN: 0.5, Conf: 3, A0: 6, B0: 6, LambdaPrior: 0.25, BufferEpochs: 4}
+}
+
+// Check implements Options.
+func (o *POEMOptions) Check(run RunShape) []Problem {
+	var ps []Problem
+	if o.Candidates < run.OutliersPerEpoch {
+		ps = append(ps, problemf("candidates", "want >= method.outliers_per_epoch %d, found %d", run.OutliersPerEpoch, o.Candidates))
+	}
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{{"sigma", o.Sigma}, {"sigma_n", o.SigmaN}, {"conf", o.Conf}, {"a0", o.A0}, {"b0", o.B0}, {"lambda_prior", o.LambdaPrior}} {
+		if !(f.v > 0) {
+			ps = append(ps, problemf(f.key, "want > 0, found %v", f.v))
+		}
+	}
+	if o.BufferEpochs < 1 {
+		ps = append(ps, problemf("buffer_epochs", "want >= 1, found %d", o.BufferEpochs))
+	}
+	return ps
 }
 
 // POEM is the posterior-sampling outlier miner: a Bayesian linear regression head on the
@@ -52,7 +88,7 @@ type POEM struct {
 	seed      uint64
 	pool, per int
 	idSize    int
-	cfg       POEMConfig
+	cfg       POEMOptions
 	noise     float64
 
 	mu, w []float64       // posterior mean and the last Thompson sample (nil before the first Select)
@@ -61,28 +97,27 @@ type POEM struct {
 	sel   map[int][]int32 // selections of recent epochs, for the posterior buffer
 }
 
-// NewPOEM builds the poem sampler; it needs Seed, PoolSize, IDSize, OutliersPerEpoch and POEM.
-func NewPOEM(cfg Config) (Sampler, error) {
-	p := cfg.POEM
+// NewPOEM builds the poem sampler; it needs Seed, PoolSize, IDSize and OutliersPerEpoch.
+func NewPOEM(env Env, o *POEMOptions) (*POEM, error) {
 	switch {
-	case cfg.PoolSize < 1:
-		return nil, fmt.Errorf("sampling: poem: Config.PoolSize must be >= 1, got %d", cfg.PoolSize)
-	case cfg.IDSize < 1:
-		return nil, fmt.Errorf("sampling: poem: Config.IDSize (ID training rows for the posterior) must be >= 1, got %d", cfg.IDSize)
-	case p.Candidates < 1:
-		return nil, fmt.Errorf("sampling: poem: Config.POEM.Candidates must be >= 1, got %d", p.Candidates)
-	case cfg.OutliersPerEpoch < 1 || cfg.OutliersPerEpoch > min(p.Candidates, cfg.PoolSize):
-		return nil, fmt.Errorf("sampling: poem: Config.OutliersPerEpoch must be in [1, min(POEM.Candidates, PoolSize) = %d], got %d",
-			min(p.Candidates, cfg.PoolSize), cfg.OutliersPerEpoch)
-	case !(p.Sigma > 0) || !(p.SigmaN > 0):
-		return nil, fmt.Errorf("sampling: poem: Config.POEM.Sigma and SigmaN must be > 0, got %g and %g", p.Sigma, p.SigmaN)
-	case p.BufferEpochs < 1:
-		return nil, fmt.Errorf("sampling: poem: Config.POEM.BufferEpochs must be >= 1, got %d", p.BufferEpochs)
-	case p.PriorMeanStd < 0 || math.IsNaN(p.Conf):
-		return nil, fmt.Errorf("sampling: poem: Config.POEM.PriorMeanStd must be >= 0 and Conf a number, got %g and %g", p.PriorMeanStd, p.Conf)
+	case env.PoolSize < 1:
+		return nil, fmt.Errorf("sampling: poem: the pool must hold >= 1 outlier, got %d", env.PoolSize)
+	case env.IDSize < 1:
+		return nil, fmt.Errorf("sampling: poem: the ID training set (the posterior's data) must hold >= 1 image, got %d", env.IDSize)
+	case o.Candidates < 1:
+		return nil, fmt.Errorf("sampling: poem: candidates must be >= 1, got %d", o.Candidates)
+	case env.OutliersPerEpoch < 1 || env.OutliersPerEpoch > min(o.Candidates, env.PoolSize):
+		return nil, fmt.Errorf("sampling: poem: outliers per epoch must be in [1, min(candidates, pool size) = %d], got %d",
+			min(o.Candidates, env.PoolSize), env.OutliersPerEpoch)
+	case !(o.Sigma > 0) || !(o.SigmaN > 0):
+		return nil, fmt.Errorf("sampling: poem: sigma and sigma_n must be > 0, got %g and %g", o.Sigma, o.SigmaN)
+	case o.BufferEpochs < 1:
+		return nil, fmt.Errorf("sampling: poem: buffer_epochs must be >= 1, got %d", o.BufferEpochs)
+	case math.IsNaN(o.Conf):
+		return nil, fmt.Errorf("sampling: poem: conf must be a number, got %g", o.Conf)
 	}
-	noise := derivedRNG(cfg.Seed, streamPOEMNoise, 0, 0).NormFloat64() * math.Sqrt(p.SigmaN)
-	return &POEM{seed: cfg.Seed, pool: cfg.PoolSize, per: cfg.OutliersPerEpoch, idSize: cfg.IDSize, cfg: p,
+	noise := derivedRNG(env.Seed, streamPOEMNoise, 0, 0).NormFloat64() * math.Sqrt(o.SigmaN)
+	return &POEM{seed: env.Seed, pool: env.PoolSize, per: env.OutliersPerEpoch, idSize: env.IDSize, cfg: *o,
 		noise: noise, sel: map[int][]int32{}}, nil
 }
 
@@ -144,7 +179,7 @@ func (p *POEM) setDim(dim int) error {
 		rng := derivedRNG(p.seed, streamPOEMThompson, -1, 0)
 		p.mu = make([]float64, dim)
 		for i := range p.mu {
-			p.mu[i] = rng.NormFloat64() * p.cfg.PriorMeanStd
+			p.mu[i] = rng.NormFloat64() * poemPriorMeanStd
 		}
 		return nil
 	}

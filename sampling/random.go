@@ -2,6 +2,11 @@ package sampling
 
 import "fmt"
 
+func init() {
+	Register(Spec{Name: "random", PerEpoch: true,
+		New: func(env Env, _ Options) (Sampler, error) { return NewRandom(env) }})
+}
+
 // Random draws OutliersPerEpoch distinct pool rows uniformly each epoch, in random order (OE,
 // Energy and Share in the DOS authors' runs).
 type Random struct {
@@ -10,15 +15,15 @@ type Random struct {
 }
 
 // NewRandom builds the random sampler; it needs Seed, PoolSize and OutliersPerEpoch.
-func NewRandom(cfg Config) (Sampler, error) {
-	if cfg.PoolSize < 1 {
-		return nil, fmt.Errorf("sampling: random: Config.PoolSize must be >= 1, got %d", cfg.PoolSize)
+func NewRandom(env Env) (*Random, error) {
+	if env.PoolSize < 1 {
+		return nil, fmt.Errorf("sampling: random: the pool must hold >= 1 outlier, got %d", env.PoolSize)
 	}
-	if cfg.OutliersPerEpoch < 1 || cfg.OutliersPerEpoch > cfg.PoolSize {
-		return nil, fmt.Errorf("sampling: random: Config.OutliersPerEpoch must be in [1, PoolSize=%d], got %d",
-			cfg.PoolSize, cfg.OutliersPerEpoch)
+	if env.OutliersPerEpoch < 1 || env.OutliersPerEpoch > env.PoolSize {
+		return nil, fmt.Errorf("sampling: random: outliers per epoch must be in [1, pool size %d], got %d",
+			env.PoolSize, env.OutliersPerEpoch)
 	}
-	return &Random{seed: cfg.Seed, pool: cfg.PoolSize, per: cfg.OutliersPerEpoch}, nil
+	return &Random{seed: env.Seed, pool: env.PoolSize, per: env.OutliersPerEpoch}, nil
 }
 
 // Name implements Sampler.

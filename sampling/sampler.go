@@ -3,10 +3,8 @@ package sampling
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph DSL reads better unqualified.
+	"github.com/oodlab/dos/internal/registry"
 )
 
 // Scoring says what a sampler needs from the runner before it can pick an epoch's outliers.
@@ -20,8 +18,9 @@ const (
 	// outputs to Select (greedy, poem).
 	ScorePool
 	// ScoreInGraph: per training iteration, the selection runs inside the train-step graph on a
-	// block of candidates (dos). The sampler also implements GraphSelector; Select returns the
-	// epoch's candidate order, consumed in blocks of GraphSelector.DOSConfig().Candidates.
+	// block of candidates (dos). The sampler also implements InGraph, and package ondevice holds
+	// its graph; Select returns the epoch's candidate order, consumed in blocks of
+	// InGraph.BlockSize().
 	ScoreInGraph
 )
 
@@ -79,17 +78,22 @@ type Sampler interface {
 	Select(epoch int, s Scores) ([]int32, error)
 }
 
-// GraphSelector is implemented by ScoreInGraph samplers (dos): the runner cuts the indices
-// returned by Select into blocks of DOSConfig().Candidates rows, scores each block inside the
-// train-step graph in inference mode, and calls Build there to pick DOSConfig().BatchSize rows.
-type GraphSelector interface {
-	// DOSConfig returns the selection configuration (block size, OOD batch, K-means).
-	DOSConfig() DOSConfig
-	// StepUniforms returns the uniforms input of Build for the given epoch and iteration,
-	// [DOSConfig().UniformsSize()] float32, derived from the seed alone.
+// InGraph is implemented by ScoreInGraph samplers (dos): the runner cuts the indices returned by
+// Select into blocks of BlockSize rows, one per training iteration, and the train-step graph
+// scores each block in inference mode and selects from it with the graph that package ondevice
+// registers under the sampler's name.
+type InGraph interface {
+	Sampler
+	// BlockSize is the number of candidate rows per training iteration.
+	BlockSize() int
+	// UniformsSize is the length of the uniforms input of the selection graph.
+	UniformsSize() int
+	// StepUniforms returns the uniforms of (epoch, step), [UniformsSize()] float32 derived from
+	// the seed alone.
 	StepUniforms(epoch, step int) []float32
-	// Build adds the selection to the graph (see SelectDOS).
-	Build(logits, features, uniforms *Node) DOSSelection
+	// Diagnostics names the scalars the selection graph returns besides the picks, in order;
+	// their per-epoch means go to the run's metrics.
+	Diagnostics() []string
 }
 
 // FeedbackRequest lists the rows whose features a Learner needs after an epoch.
@@ -110,64 +114,97 @@ type Learner interface {
 	Feedback(epoch int, id, pool Scores) error
 }
 
-// Config holds the settings of every sampler; each sampler reads the fields it needs and
-// validates them in its constructor.
-type Config struct {
+// Env is what a sampler's constructor needs of the run besides its options block.
+type Env struct {
 	// Seed drives all randomness (run seed).
 	Seed uint64
 	// PoolSize is the number of outliers in the auxiliary pool (TI-300K: 300,000).
 	PoolSize int
 	// IDSize is the number of in-distribution training images (poem's posterior data).
 	IDSize int
-	// OutliersPerEpoch is the number of outliers random, greedy and poem draw per epoch (50,000).
+	// OutliersPerEpoch is the number of outliers an epoch-level sampler (Spec.PerEpoch) draws per
+	// epoch (50,000 in the paper's runs).
 	OutliersPerEpoch int
-	// Quantile is greedy's start quantile q in [0, 1) (0 in the DOS runs, 0.125 in NTOM).
-	Quantile float64
-	// POEM configures poem.
-	POEM POEMConfig
-	// DOS configures dos.
-	DOS DOSConfig
+	// OODBatch is the number of outliers per training iteration (64; DOS's number of clusters).
+	OODBatch int
 }
 
-// Constructor builds a sampler from a configuration, or says which field is wrong.
-type Constructor func(cfg Config) (Sampler, error)
-
-// constructors is the immutable table of registered samplers.
-func constructors() map[string]Constructor {
-	return map[string]Constructor{
-		"random": NewRandom,
-		"greedy": NewGreedy,
-		"poem":   NewPOEM,
-		"dos":    NewDOS,
-	}
+// Options is a sampler's options block in a run's configuration (method.<Spec.Block> in YAML):
+// a pointer to a struct of plain values (numbers, strings, booleans) with yaml tags, whose
+// defaults are the official code's. It is defined next to the sampler that reads it.
+type Options interface {
+	// Check returns the problems of the block for a run with the given shape; each names its
+	// field by its YAML key, relative to the block.
+	Check(run RunShape) []Problem
 }
+
+// RunShape is what an options block's Check may read of the rest of the run.
+type RunShape struct {
+	// OODBatch is batch.ood, OutliersPerEpoch method.outliers_per_epoch, MaxPool caps.max_pool
+	// (0: no cap).
+	OODBatch, OutliersPerEpoch, MaxPool int
+}
+
+// Problem is one invalid field of an options block.
+type Problem struct {
+	// Field is the YAML key within the block ("candidates").
+	Field string
+	// Message says what was expected and what was found.
+	Message string
+}
+
+// problemf returns a Problem with a formatted message.
+func problemf(field, format string, args ...any) Problem {
+	return Problem{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Spec is a registered sampler.
+type Spec struct {
+	// Name is the sampler's name in configurations (method.sampler).
+	Name string
+	// Block is the YAML key of its options block under method ("" when it has none). It may
+	// differ from Name: the greedy sampler's block is ntom.
+	Block string
+	// PerEpoch: the sampler draws method.outliers_per_epoch outliers once per epoch.
+	PerEpoch bool
+	// Defaults returns a fresh options block with the official values (nil when Block is "").
+	Defaults func() Options
+	// New builds the sampler; opts is its block (nil when Block is ""), already checked.
+	New func(env Env, opts Options) (Sampler, error)
+}
+
+// samplers is the sampler registry, filled by each sampler's file (see package registry).
+var samplers = registry.New[Spec]("sampler")
+
+// Register adds a sampler; call it from an init function.
+func Register(s Spec) { samplers.Register(s.Name, s) }
 
 // Names returns the registered sampler names, sorted.
-func Names() []string {
-	names := make([]string, 0, 4)
-	for n := range constructors() {
-		names = append(names, n)
+func Names() []string { return samplers.Names() }
+
+// Lookup returns the registered sampler called name.
+func Lookup(name string) (Spec, error) {
+	s, err := samplers.Lookup(name)
+	if err != nil {
+		return Spec{}, fmt.Errorf("sampling: %w", err)
 	}
-	slices.Sort(names)
-	return names
+	return s, nil
 }
 
-// Lookup returns the constructor of the named sampler, or an error listing the accepted names.
-func Lookup(name string) (Constructor, error) {
-	c, ok := constructors()[name]
-	if !ok {
-		return nil, fmt.Errorf("sampling: unknown sampler %q; accepted: %s", name, strings.Join(Names(), ", "))
-	}
-	return c, nil
-}
+// Specs returns every registered sampler, by name.
+func Specs() []Spec { return samplers.All() }
 
-// New builds the named sampler from cfg.
-func New(name string, cfg Config) (Sampler, error) {
-	c, err := Lookup(name)
+// New builds the named sampler from env and its options block (nil for samplers without one, or
+// to use the defaults).
+func New(name string, env Env, opts Options) (Sampler, error) {
+	spec, err := Lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	return c(cfg)
+	if opts == nil && spec.Defaults != nil {
+		opts = spec.Defaults()
+	}
+	return spec.New(env, opts)
 }
 
 // RNG streams, so that each use of the seed draws independent numbers.

@@ -2,17 +2,14 @@ package sampling
 
 import (
 	"encoding/json"
-	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 func TestRegistry(t *testing.T) {
@@ -28,42 +25,83 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("error %q does not list accepted name %q", err, n)
 		}
 	}
-	if _, err := New("nope", Config{}); err == nil {
+	if _, err := New("nope", Env{}, nil); err == nil {
 		t.Error("New of an unknown name must fail")
 	}
-	cfg := Config{Seed: 1, PoolSize: 1000, IDSize: 100, OutliersPerEpoch: 64, POEM: DefaultPOEMConfig(),
-		DOS: DefaultDOSConfig(384, 64)}
+	env := Env{Seed: 1, PoolSize: 1000, IDSize: 100, OutliersPerEpoch: 64, OODBatch: 64}
 	want := map[string]Scoring{"random": ScoreNone, "greedy": ScorePool, "poem": ScorePool, "dos": ScoreInGraph}
 	for _, n := range Names() {
-		s, err := New(n, cfg)
+		s, err := New(n, env, nil)
 		if err != nil {
 			t.Fatalf("New(%q): %v", n, err)
 		}
 		if s.Name() != n || s.Scoring() != want[n] {
 			t.Errorf("%s: Name %q Scoring %v, want %v", n, s.Name(), s.Scoring(), want[n])
 		}
-		_, isGraph := s.(GraphSelector)
+		_, isGraph := s.(InGraph)
 		if isGraph != (want[n] == ScoreInGraph) {
-			t.Errorf("%s: implements GraphSelector = %v", n, isGraph)
+			t.Errorf("%s: implements InGraph = %v", n, isGraph)
+		}
+	}
+}
+
+// Every options block is a pointer to a struct of plain values with a yaml key per field, so
+// that the run configuration can embed, copy and check it; its defaults pass its own check.
+func TestOptionsBlocks(t *testing.T) {
+	for _, spec := range Specs() {
+		if (spec.Block == "") != (spec.Defaults == nil) {
+			t.Errorf("%s: Block %q but Defaults set = %v", spec.Name, spec.Block, spec.Defaults != nil)
+			continue
+		}
+		if spec.Defaults == nil {
+			continue
+		}
+		o := spec.Defaults()
+		v := reflect.ValueOf(o)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			t.Errorf("%s: Defaults() is a %T, want a pointer to a struct", spec.Name, o)
+			continue
+		}
+		st := v.Elem().Type()
+		for i := range st.NumField() {
+			f := st.Field(i)
+			switch f.Type.Kind() {
+			case reflect.Int, reflect.Float64, reflect.String, reflect.Bool:
+			default:
+				t.Errorf("%s: field %s is a %s, want a plain value", spec.Name, f.Name, f.Type)
+			}
+			if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); tag == "" || tag == "-" {
+				t.Errorf("%s: field %s has no yaml key", spec.Name, f.Name)
+			}
+		}
+		if ps := o.Check(RunShape{OODBatch: 64, OutliersPerEpoch: 50000}); len(ps) > 0 {
+			t.Errorf("%s: the defaults fail their own check: %v", spec.Name, ps)
+		}
+		if spec.Defaults() == o {
+			t.Errorf("%s: Defaults must return a fresh block each call", spec.Name)
 		}
 	}
 }
 
 func TestBadConfigs(t *testing.T) {
-	base := Config{Seed: 1, PoolSize: 1000, IDSize: 100, OutliersPerEpoch: 64, POEM: DefaultPOEMConfig(),
-		DOS: DefaultDOSConfig(384, 64)}
-	cases := map[string]func(c *Config){
-		"random":  func(c *Config) { c.OutliersPerEpoch = 2000 },
-		"greedy":  func(c *Config) { c.Quantile = 0.95 }, // 950 + 64 > 1000
-		"poem":    func(c *Config) { c.IDSize = 0 },
-		"dos":     func(c *Config) { c.DOS = DefaultDOSConfig(32, 64) }, // k > candidate block
-		"dos ":    func(c *Config) { c.PoolSize = 100 },                 // pool smaller than a block
-		"greedy ": func(c *Config) { c.Quantile = -0.1 },
+	base := Env{Seed: 1, PoolSize: 1000, IDSize: 100, OutliersPerEpoch: 64, OODBatch: 64}
+	cases := map[string]struct {
+		env  func(e *Env)
+		opts Options
+	}{
+		"random":  {env: func(e *Env) { e.OutliersPerEpoch = 2000 }},
+		"greedy":  {opts: &GreedyOptions{Quantile: 0.95}}, // 950 + 64 > 1000
+		"poem":    {env: func(e *Env) { e.IDSize = 0 }},
+		"dos":     {opts: &DOSOptions{Candidates: 32, NInit: 5, Iters: 3, EmptyClusters: EmptyRelocate}}, // k > block
+		"dos ":    {env: func(e *Env) { e.PoolSize = 100 }},                                              // pool smaller than a block
+		"greedy ": {opts: &GreedyOptions{Quantile: -0.1}},
 	}
-	for name, mod := range cases {
-		c := base
-		mod(&c)
-		if _, err := New(strings.TrimSpace(name), c); err == nil {
+	for name, tc := range cases {
+		env := base
+		if tc.env != nil {
+			tc.env(&env)
+		}
+		if _, err := New(strings.TrimSpace(name), env, tc.opts); err == nil {
 			t.Errorf("%s: expected a configuration error", name)
 		} else {
 			t.Logf("%s: %v", name, err)
@@ -72,7 +110,7 @@ func TestBadConfigs(t *testing.T) {
 }
 
 func TestRandom(t *testing.T) {
-	s, err := NewRandom(Config{Seed: 42, PoolSize: 500, OutliersPerEpoch: 200})
+	s, err := NewRandom(Env{Seed: 42, PoolSize: 500, OutliersPerEpoch: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +152,7 @@ func TestGreedyQuantile(t *testing.T) {
 	if got := GreedyQuantile(scores, 0, 3); !slices.Equal(got, []int32{1, 3, 6}) {
 		t.Errorf("q=0: %v", got)
 	}
-	s, err := NewGreedy(Config{PoolSize: 8, OutliersPerEpoch: 4, Quantile: 0.25})
+	s, err := NewGreedy(Env{PoolSize: 8, OutliersPerEpoch: 4}, &GreedyOptions{Quantile: 0.25})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,13 +220,12 @@ func TestPOEMPosteriorGoldens(t *testing.T) {
 	for i := range poolFeats {
 		poolFeats[i] = float32(rng.NormFloat64())
 	}
-	pc := DefaultPOEMConfig()
+	pc := DefaultPOEMOptions()
 	pc.Sigma, pc.SigmaN, pc.Conf, pc.BufferEpochs = hp.Sigma, hp.SigmaN, hp.Conf, 4
-	smp, err := NewPOEM(Config{Seed: 3, PoolSize: pool, IDSize: 7, OutliersPerEpoch: per, POEM: pc})
+	p, err := NewPOEM(Env{Seed: 3, PoolSize: pool, IDSize: 7, OutliersPerEpoch: per}, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := smp.(*POEM)
 	p.noise = hp.Noise // the golden uses a fixed noise offset
 	idScores := Scores{Features: g.ID, Dim: d}
 	for e, c := range g.Cases {
@@ -287,10 +324,10 @@ func TestPOEMWindow(t *testing.T) {
 	}
 }
 
-// TestDOSSampler: the epoch's candidates are a permutation of the pool, step uniforms are
-// reproducible, and Build runs the selection.
+// TestDOSSampler: the epoch's candidates are a permutation of the pool and step uniforms are
+// reproducible (package ondevice tests the selection graph).
 func TestDOSSampler(t *testing.T) {
-	s, err := NewDOS(Config{Seed: 8, PoolSize: 200, DOS: DefaultDOSConfig(40, 8)})
+	s, err := NewDOSWithConfig(8, 200, DefaultDOSConfig(40, 8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,32 +339,20 @@ func TestDOSSampler(t *testing.T) {
 			t.Fatalf("candidates are not a permutation of the pool")
 		}
 	}
-	gs := s.(GraphSelector)
-	u1, u2, u3 := gs.StepUniforms(3, 7), gs.StepUniforms(3, 7), gs.StepUniforms(3, 8)
-	if !slices.Equal(u1, u2) || slices.Equal(u1, u3) || len(u1) != gs.DOSConfig().UniformsSize() {
+	u1, u2, u3 := s.StepUniforms(3, 7), s.StepUniforms(3, 7), s.StepUniforms(3, 8)
+	if !slices.Equal(u1, u2) || slices.Equal(u1, u3) || len(u1) != s.UniformsSize() || s.BlockSize() != 40 {
 		t.Error("step uniforms must be reproducible per (epoch, step) and of UniformsSize")
-	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	logits, feats := randomBlock(rng, 40, 4, 6)
-	idx, err := ExecOnce(testutil.GoBackend(t), func(l, f, u *Node) *Node { return gs.Build(l, f, u).Indices },
-		tensors.FromFlatDataAndDimensions(logits, 40, 4), tensors.FromFlatDataAndDimensions(feats, 40, 6),
-		tensors.FromFlatDataAndDimensions(u1, len(u1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := tensors.MustCopyFlatData[int32](idx); len(got) != 8 {
-		t.Errorf("Build selected %d rows, want 8", len(got))
 	}
 }
 
 // smallPOEM is a POEM over a 100-row pool scanning 30 rows and keeping 8 per epoch.
 func smallPOEM(t *testing.T) *POEM {
 	t.Helper()
-	pc := DefaultPOEMConfig()
+	pc := DefaultPOEMOptions()
 	pc.Candidates = 30
-	s, err := NewPOEM(Config{Seed: 5, PoolSize: 100, IDSize: 10, OutliersPerEpoch: 8, POEM: pc})
+	s, err := NewPOEM(Env{Seed: 5, PoolSize: 100, IDSize: 10, OutliersPerEpoch: 8}, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.(*POEM)
+	return s
 }

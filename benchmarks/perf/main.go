@@ -9,29 +9,30 @@
 //	go run ./benchmarks/perf --programs --programs-dir /tmp/hlo   # StableHLO op counts, nothing runs
 //	go run ./benchmarks/perf ... --compare peer.json   # ratio against benchmarks/peer/dos_peer.py
 //	go run ./benchmarks/perf --load ours.json --compare peer.json
+//
+// A bad command line (a flag error, an extra argument, a configuration the harness rejects) exits
+// with status 2, a failed measurement or an unreadable --load or --compare file with 1. The first
+// SIGINT or SIGTERM (timeout(1)'s) stops the measurement at once with status 130; --json then
+// holds the parts measured so far.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/oodlab/dos/benchmarks/perf/harness"
+	"github.com/oodlab/dos/internal/atomicfile"
+	"github.com/oodlab/dos/internal/cli"
 	"github.com/oodlab/dos/models/backend"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "perf:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("perf", run) }
 
 // run parses args, measures, and prints the table and the JSON line to stdout; progress goes to
 // stderr.
-func run(args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	d := harness.DefaultConfig()
 	fs := flag.NewFlagSet("perf", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -60,19 +61,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 	jsonPath := fs.String("json", "", "also write the JSON line to this file")
 	compare := fs.String("compare", "", "a JSON result of the PyTorch peer (or of this harness) to compare with")
 	load := fs.String("load", "", "print this stored JSON result (and --compare) instead of measuring")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cli.Usagef("unexpected arguments %q", fs.Args())
 	}
 	cfg.Backend = *be
+	if *load == "" {
+		if err := cfg.Validate(); err != nil {
+			return cli.Usage(err)
+		}
+	}
 	if *jsonPath != "" {
 		// Keep what is measured if the process is killed during a later part (a slow compile on
 		// a time-limited GPU machine): the file holds the partial result until the final one.
 		cfg.Progress = func(r *harness.Result) {
 			if line, err := r.JSON(); err == nil {
-				if err := writeFileAtomic(*jsonPath, append(line, '\n')); err != nil {
+				if err := atomicfile.Write(*jsonPath, append(line, '\n')); err != nil {
 					fmt.Fprintln(stderr, "perf: --json:", err)
 				}
 			}
@@ -91,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if res, err = harness.ReadResult(*load); err != nil {
 			return fmt.Errorf("--load: %w", err)
 		}
-	} else if res, err = harness.Run(cfg, stderr); err != nil {
+	} else if res, err = measure(ctx, cfg, stderr, *jsonPath); err != nil {
 		return err
 	}
 	line, err := res.JSON()
@@ -104,28 +110,36 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, string(line))
 	if *jsonPath != "" {
-		if err := writeFileAtomic(*jsonPath, append(line, '\n')); err != nil {
+		if err := atomicfile.Write(*jsonPath, append(line, '\n')); err != nil {
 			return fmt.Errorf("--json: %w", err)
 		}
 	}
 	return nil
 }
 
-// writeFileAtomic writes b to path through a temporary file in the same directory and a rename,
-// so a reader (or a kill) never sees a half-written file.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
+// measure runs harness.Run, which has no way to stop midway, in a goroutine: a cancelled ctx
+// returns at once, with an error wrapping ctx's, and the process exits with the harness
+// unfinished (jsonPath, "" for none, is only ever replaced whole, and holds the parts measured).
+func measure(ctx context.Context, cfg harness.Config, log io.Writer, jsonPath string) (*harness.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("not measured: %w", err)
 	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
+	type result struct {
+		res *harness.Result
+		err error
 	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
+	done := make(chan result, 1)
+	go func() {
+		res, err := harness.Run(cfg, log)
+		done <- result{res, err}
+	}()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-ctx.Done():
+		if jsonPath != "" {
+			return nil, fmt.Errorf("measurement stopped (the parts measured so far are in %s): %w", jsonPath, ctx.Err())
+		}
+		return nil, fmt.Errorf("measurement stopped: %w", ctx.Err())
 	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/oodlab/dos/benchmarks/perf/harness"
+	"github.com/oodlab/dos/internal/cli"
 	"github.com/oodlab/dos/models"
 )
 
@@ -22,7 +28,7 @@ func TestHarnessTiny(t *testing.T) {
 	args := []string{"--backend", "go", "--network", "small-cnn", "--image", "8", "--classes", "5",
 		"--id-batch", "4", "--candidates", "16", "--ood-batch", "4", "--iters", "2", "--warmup", "0",
 		"--pipeline", "--pipeline-batches", "2", "--json", jsonPath}
-	if err := run(args, &out, &errOut); err != nil {
+	if err := run(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, errOut.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -84,7 +90,7 @@ func TestHarnessTiny(t *testing.T) {
 
 	// --load prints the stored result again, without measuring.
 	out.Reset()
-	if err := run([]string{"--load", jsonPath, "--compare", jsonPath}, &out, &errOut); err != nil {
+	if err := run(context.Background(), []string{"--load", jsonPath, "--compare", jsonPath}, &out, &errOut); err != nil {
 		t.Fatalf("run --load: %v", err)
 	}
 	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -96,7 +102,7 @@ func TestHarnessTiny(t *testing.T) {
 	out.Reset()
 	args = []string{"--backend", "go", "--method", "kmeans", "--candidates", "16", "--ood-batch", "4",
 		"--feature-dim", "8", "--iters", "2", "--warmup", "0", "--compare", jsonPath}
-	if err := run(args, &out, &errOut); err != nil {
+	if err := run(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("run kmeans: %v\nstderr:\n%s", err, errOut.String())
 	}
 	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -113,24 +119,74 @@ func TestHarnessTiny(t *testing.T) {
 	}
 }
 
-// TestFlagErrors checks that user mistakes are errors naming the flag.
+// TestFlagErrors checks that user mistakes are errors naming the flag: usage errors (exit
+// status 2) for the command line, failures (1) for an unreadable file.
 func TestFlagErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"--method", "fast"}, "method"},
-		{[]string{"--network", "vgg"}, "network"},
-		{[]string{"--candidates", "8", "--ood-batch", "16"}, "ood-batch"},
-		{[]string{"--iters", "0"}, "iters"},
-		{[]string{"--method", "none"}, "pipeline"},
-		{[]string{"--compare", "/nonexistent.json"}, "--compare"},
+		{[]string{"--method", "fast"}, cli.ExitUsage, "method"},
+		{[]string{"--network", "vgg"}, cli.ExitUsage, "network"},
+		{[]string{"--candidates", "8", "--ood-batch", "16"}, cli.ExitUsage, "ood-batch"},
+		{[]string{"--iters", "0"}, cli.ExitUsage, "iters"},
+		{[]string{"--method", "none"}, cli.ExitUsage, "pipeline"},
+		{[]string{"--iters", "x"}, cli.ExitUsage, "iters"},
+		{[]string{"--iters", "2", "extra"}, cli.ExitUsage, "extra"},
+		{[]string{"--compare", "/nonexistent.json"}, cli.ExitFailed, "--compare"},
+		{[]string{"--load", "/nonexistent.json"}, cli.ExitFailed, "--load"},
 	} {
 		var out, errOut bytes.Buffer
-		err := run(c.args, &out, &errOut)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: error %v, want one naming %q", c.args, err, c.want)
+		err := run(context.Background(), c.args, &out, &errOut)
+		if code := cli.Report("perf", err, &errOut); code != c.code || !strings.Contains(errOut.String(), c.want) || out.Len() != 0 {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d and %q", c.args, code, errOut.String(), out.String(), c.code, c.want)
 		}
+	}
+	// A cancelled context measures nothing.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"--backend", "go", "--network", "small-cnn", "--image", "8"}, &out, &errOut)
+	if cli.ExitCode(err) != cli.ExitInterrupted || !errors.Is(err, context.Canceled) || out.Len() != 0 {
+		t.Errorf("cancelled: %v, stdout %q", err, out.String())
+	}
+}
+
+// TestSIGTERM builds the command and checks that the first SIGTERM (timeout(1)'s, as
+// benchmarks/gpu/device_checks.sh sends) stops a measurement at once with status 130, although
+// the harness cannot be stopped midway.
+func TestSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "perf")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "--backend", "go", "--network", "small-cnn", "--image", "8", "--classes", "5",
+		"--id-batch", "4", "--candidates", "16", "--ood-batch", "4", "--iters", "1000000", "--warmup", "0")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != cli.ExitInterrupted || !strings.Contains(stderr.String(), "perf: measurement stopped: context canceled") {
+			t.Errorf("exit %v, want status %d; stderr:\n%s", err, cli.ExitInterrupted, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running 20 s after SIGTERM; stderr:\n%s", stderr.String())
 	}
 }
 
@@ -152,7 +208,7 @@ func TestPrograms(t *testing.T) {
 	var out, errOut bytes.Buffer
 	args := []string{"--programs", "--programs-dir", dir, "--network", "small-cnn", "--image", "8", "--classes", "5",
 		"--id-batch", "4", "--candidates", "16", "--ood-batch", "4"}
-	if err := run(args, &out, &errOut); err != nil {
+	if err := run(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, errOut.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -183,7 +239,7 @@ func TestPrograms(t *testing.T) {
 	// Without the empty-cluster relocation the clustering program is smaller, and nothing else
 	// changes in the random step.
 	out.Reset()
-	if err := run(append([]string{"--programs", "--kmeans-keep-empty"}, args[3:]...), &out, &errOut); err != nil {
+	if err := run(context.Background(), append([]string{"--programs", "--kmeans-keep-empty"}, args[3:]...), &out, &errOut); err != nil {
 		t.Fatalf("run --kmeans-keep-empty: %v", err)
 	}
 	lines = strings.Split(strings.TrimSpace(out.String()), "\n")

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
+	"github.com/oodlab/dos/experiments/metrics"
 )
 
 // PaperResult is one method's row of the paper's Table 1. All values are
@@ -28,7 +28,7 @@ const PaperSource = "Jiang et al., DOS: Diverse Outlier Sampling for Out-of-Dist
 // PaperTable1 returns the paper's Table 1 (CIFAR-100 benchmark), keyed by
 // method registry name. This is the one place these numbers live in code.
 //
-// Source: PaperSource, as transcribed in docs/method.md, section 5. Each
+// Source: PaperSource, as transcribed in docs/method.md, section 6. Each
 // pair is FPR95 (ID-positive, %) / AUROC (%); columns SVHN, LSUN-C,
 // Textures, Places365, LSUN-R, iSUN, then the average and ID accuracy.
 func PaperTable1() map[string]PaperResult {

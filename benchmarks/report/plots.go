@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oodlab/dos/sampling"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -223,9 +224,9 @@ func EpochTimes(runs []RunResult) (*Figure, error) {
 }
 
 // DOSDiagnostics plots DOS's diagnostics over training, mean over seeds per
-// method that records them: the K-means inertia (DiagInertia), and the mean
-// p_abs of the picked outliers (DiagPAbsPicks, solid) against that of all
-// candidates (DiagPAbsAll, dashed).
+// method that records them: the K-means inertia (sampling.DiagInertia), and the mean
+// p_abs of the picked outliers (sampling.DiagPAbsPicks, solid) against that of all
+// candidates (sampling.DiagPAbsAll, dashed).
 func DOSDiagnostics(runs []RunResult) (*Figure, error) {
 	if _, _, err := checkRuns(runs); err != nil {
 		return nil, err
@@ -233,11 +234,11 @@ func DOSDiagnostics(runs []RunResult) (*Figure, error) {
 	diag := func(key string) func(EpochRecord) (float64, bool) {
 		return func(e EpochRecord) (float64, bool) { v, ok := e.Diagnostics[key]; return v, ok }
 	}
-	inertia := methodSeries(runs, diag(DiagInertia))
-	picks := methodSeries(runs, diag(DiagPAbsPicks))
-	all := methodSeries(runs, diag(DiagPAbsAll))
+	inertia := methodSeries(runs, diag(sampling.DiagInertia))
+	picks := methodSeries(runs, diag(sampling.DiagPAbsPicks))
+	all := methodSeries(runs, diag(sampling.DiagPAbsAll))
 	if len(inertia) == 0 && len(picks) == 0 && len(all) == 0 {
-		return nil, fmt.Errorf("report: DOS diagnostics: no run records %s, %s or %s", DiagInertia, DiagPAbsPicks, DiagPAbsAll)
+		return nil, fmt.Errorf("report: DOS diagnostics: no run records %s, %s or %s", sampling.DiagInertia, sampling.DiagPAbsPicks, sampling.DiagPAbsAll)
 	}
 	t := figureTitle(runs)
 	p1, err := linePlot("K-means inertia of unit-sphere features ("+t+")", "epoch",

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oodlab/dos/sampling"
 )
 
 // trainingRuns makes synthetic runs with per-epoch records.
@@ -30,9 +32,9 @@ func trainingRuns() []RunResult {
 				}
 				if m == "dos" {
 					e.Diagnostics = map[string]float64{
-						DiagInertia:   100 - 3*float64(ep),
-						DiagPAbsPicks: 0.1 + 0.02*float64(ep),
-						DiagPAbsAll:   0.4 + 0.03*float64(ep),
+						sampling.DiagInertia:   100 - 3*float64(ep),
+						sampling.DiagPAbsPicks: 0.1 + 0.02*float64(ep),
+						sampling.DiagPAbsAll:   0.4 + 0.03*float64(ep),
 					}
 				}
 				r.Epochs = append(r.Epochs, e)

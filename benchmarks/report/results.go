@@ -4,8 +4,8 @@
 // that sets our numbers beside the paper's, and training, score-histogram,
 // DOS-diagnostic and timing plots (SVG, PNG) drawn with gonum.org/v1/plot.
 //
-// The package works on plain in-memory values (RunResult); reading them
-// from the run store is the job of the caller.
+// The package works on plain in-memory values (RunResult); store.Collect reads
+// them from the run store and FromStore converts them.
 package report
 
 import (
@@ -15,27 +15,17 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
+	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/metrics"
+	"github.com/oodlab/dos/experiments/store"
 )
 
-// Run status values of RunResult.Status.
+// Run status values of RunResult.Status: those of store.Collect.
 const (
-	StatusDone    = "done"
-	StatusRunning = "running"
-	StatusFailed  = "failed"
-	StatusMissing = "missing"
-)
-
-// Diagnostic keys of EpochRecord.Diagnostics that the DOS plot reads.
-const (
-	// DiagInertia is the mean K-means inertia (sum of squared distances of
-	// the L2-normalised candidate features to their centres) over an epoch.
-	DiagInertia = "dos_inertia"
-	// DiagPAbsPicks is the mean p_abs (softmax probability of the absent
-	// class) of the outliers DOS picked over an epoch.
-	DiagPAbsPicks = "pabs_picks"
-	// DiagPAbsAll is the mean p_abs of all candidate outliers over an epoch.
-	DiagPAbsAll = "pabs_all"
+	StatusDone    = store.StatusDone
+	StatusRunning = store.StatusRunning
+	StatusFailed  = store.StatusFailed
+	StatusMissing = store.StatusMissing
 )
 
 // RunResult is the outcome of one training run (one method, one seed).
@@ -78,40 +68,13 @@ type EpochRecord struct {
 	Diagnostics map[string]float64
 }
 
-// paperOrder is the row order of the paper's Table 1 (registry names).
-var paperOrder = []string{"msp", "oe", "energy", "ntom", "share", "poem", "dos"}
+// MethodName returns the display name of a method (config.DisplayName: the registered
+// Display, the name itself for others).
+func MethodName(m string) string { return config.DisplayName(m) }
 
-// methodNames are the display names used by the paper.
-var methodNames = map[string]string{
-	"msp": "MSP", "oe": "OE", "energy": "Energy", "ntom": "NTOM",
-	"share": "Share", "poem": "POEM", "dos": "DOS",
-}
-
-// MethodName returns the display name of a method registry name (the
-// paper's spelling for its methods, the name itself otherwise).
-func MethodName(m string) string {
-	if n, ok := methodNames[strings.ToLower(m)]; ok {
-		return n
-	}
-	return m
-}
-
-// SortMethods orders method names as the paper's Table 1 (msp, oe, energy,
-// ntom, share, poem, dos) with any others after, alphabetically.
-func SortMethods(ms []string) {
-	rank := func(m string) int {
-		if i := slices.Index(paperOrder, strings.ToLower(m)); i >= 0 {
-			return i
-		}
-		return len(paperOrder)
-	}
-	slices.SortStableFunc(ms, func(a, b string) int {
-		if c := cmp.Compare(rank(a), rank(b)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
-}
+// SortMethods orders method names as the method registry does (the paper's Table 1 order: msp,
+// oe, energy, ntom, share, poem, dos), with any others after, alphabetically.
+func SortMethods(ms []string) { config.SortMethodNames(ms) }
 
 // setKey normalises a data set name for matching: lower case without
 // '-', '_', ' ' and '.', with known aliases mapped to one key.

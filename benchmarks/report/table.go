@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
+	"github.com/oodlab/dos/experiments/metrics"
 )
 
 // TableOptions configures BuildTable.

@@ -2,17 +2,14 @@ package report
 
 import (
 	"encoding/csv"
-	"flag"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
+	"github.com/oodlab/dos/experiments/metrics"
+	"github.com/oodlab/dos/internal/assert"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files from the current output")
 
 // res makes a metrics.Result from percentages.
 func res(fpr, auroc float64) metrics.Result {
@@ -40,22 +37,10 @@ func fixture(bench string) []RunResult {
 	}
 }
 
+// checkGolden compares got with testdata/NAME (go test -update rewrites it).
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
+	assert.Golden(t, filepath.Join("testdata", name), got)
 }
 
 func TestSummarize(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/oodlab/dos/sampling"
 )
 
 // TestMethodDefaults pins each method's defaults to docs/method.md
@@ -47,9 +49,13 @@ func TestMethodDefaults(t *testing.T) {
 			t.Errorf("%s: defaults do not validate: %v", name, err)
 		}
 		// Blocks present exactly where they apply.
-		if (m.Energy != nil) != (m.Loss == "energy") || (m.DOS != nil) != (name == "dos") ||
-			(m.NTOM != nil) != (name == "ntom") || (m.POEM != nil) != (name == "poem") {
-			t.Errorf("%s: wrong hyperparameter blocks: energy %v ntom %v poem %v dos %v", name, m.Energy, m.NTOM, m.POEM, m.DOS)
+		var blocks []string
+		for k := range m.Samplers {
+			blocks = append(blocks, k)
+		}
+		wantBlocks := map[string][]string{"dos": {"dos"}, "ntom": {"ntom"}, "poem": {"poem"}}[name]
+		if (m.Energy != nil) != (m.Loss == "energy") || !slices.Equal(blocks, wantBlocks) {
+			t.Errorf("%s: wrong hyperparameter blocks: energy %v, sampler blocks %v want %v", name, m.Energy, blocks, wantBlocks)
 		}
 		if m.Energy != nil && (m.Energy.MIn != -25 || m.Energy.MOut != -7) {
 			t.Errorf("%s: energy margins %+v, want -25/-7", name, *m.Energy)
@@ -69,19 +75,19 @@ func TestMethodDefaults(t *testing.T) {
 		}
 	}
 	d, _ := Defaults("dos")
-	if *d.Method.DOS != (DOS{Candidates: 384, NInit: 5, Iters: 30, Trim: 0, EmptyClusters: EmptyRelocate}) {
-		t.Errorf("dos block %+v", *d.Method.DOS)
+	if got := *d.Method.Samplers["dos"].(*sampling.DOSOptions); got != (sampling.DOSOptions{Candidates: 384, NInit: 5, Iters: 30, Trim: 0, EmptyClusters: sampling.EmptyRelocate}) {
+		t.Errorf("dos block %+v", got)
 	}
 	if d.Method.NumOutputs(100) != 101 {
 		t.Errorf("dos NumOutputs(100) = %d, want 101", d.Method.NumOutputs(100))
 	}
 	n, _ := Defaults("ntom")
-	if n.Method.NTOM.Quantile != 0 {
-		t.Errorf("ntom quantile %v, want 0 (DOS runs)", n.Method.NTOM.Quantile)
+	if q := n.Method.Samplers["ntom"].(*sampling.GreedyOptions).Quantile; q != 0 {
+		t.Errorf("ntom quantile %v, want 0 (DOS runs)", q)
 	}
 	p, _ := Defaults("poem")
-	if p.Method.POEM.Candidates != 400000 || p.Method.POEM.Sigma != 20 || p.Method.POEM.SigmaN != 0.5 || p.Method.POEM.Conf != 3 {
-		t.Errorf("poem block %+v", *p.Method.POEM)
+	if po := p.Method.Samplers["poem"].(*sampling.POEMOptions); po.Candidates != 400000 || po.Sigma != 20 || po.SigmaN != 0.5 || po.Conf != 3 {
+		t.Errorf("poem block %+v", *po)
 	}
 	if _, err := Defaults("doss"); err == nil || !strings.Contains(err.Error(), `"doss"`) {
 		t.Errorf("Defaults(doss): %v, want an unknown-method error naming it", err)
@@ -142,7 +148,7 @@ func TestValidate(t *testing.T) {
 		{"method: {name: dos, dos: {candidates: 32}}", "method.dos.candidates"},
 		{"method: {name: dos, dos: {trim: 330}}", "method.dos.trim"},
 		{"method: {name: dos, dos: {empty_clusters: drop}}", "method.dos.empty_clusters"},
-		{"method: {name: dos}\nnetwork: vgg16", "network"},
+		{"method: {name: dos}\nnetwork: ''", "network"},
 		{"method: {name: msp, score: maxlogit}", "method.score"},
 		{"method: {name: ntom, ntom: {quantile: 1.5}}", "method.ntom.quantile"},
 		{"method: {name: energy, energy: {m_in: -5, m_out: -7}}", "method.energy"},
@@ -300,8 +306,8 @@ axes:
 	var got []string
 	for _, r := range runs {
 		s := fmt.Sprintf("%s/%d/%s/%d", r.Method.Name, r.Seed, r.Network, r.Epochs)
-		if r.Method.DOS != nil {
-			s += fmt.Sprintf("/trim%d", r.Method.DOS.Trim)
+		if d, ok := r.Method.Samplers["dos"].(*sampling.DOSOptions); ok {
+			s += fmt.Sprintf("/trim%d", d.Trim)
 		}
 		got = append(got, s)
 	}

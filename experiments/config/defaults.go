@@ -1,7 +1,9 @@
 package config
 
+import "github.com/oodlab/dos/sampling"
+
 // Project defaults: the protocol of the DOS paper and of its official code
-// (github.com/lygjwy/DOS; docs/method.md sections 2 and 3), for CIFAR-100
+// (github.com/lygjwy/DOS; docs/method.md sections 2 to 4), for CIFAR-100
 // with TI-300K outliers. Each method's file changes only what differs.
 const (
 	// DefaultEpochs: 100 epochs, trained from scratch.
@@ -25,19 +27,6 @@ const (
 	// and POEM runs (m_in = -25, m_out = -7).
 	DefaultMIn  = -25.0
 	DefaultMOut = -7.0
-	// DefaultDOSCandidates: 384 = (300,000 / 50,000) x 64 candidates per
-	// iteration.
-	DefaultDOSCandidates = 384
-	// DefaultDOSNInit: scikit-learn KMeans(n_init=5) in the released code.
-	DefaultDOSNInit = 5
-	// DefaultDOSIters is the number of Lloyd iterations unrolled in the
-	// K-means graph. Deviation: scikit-learn (the official code) iterates up
-	// to max_iter=300 with tol=1e-4; a compiled graph has a fixed number of
-	// iterations, after convergence they are no-ops, and on DOS's 384 x 342
-	// blocks scikit-learn itself converges within 10 (sampling package tests).
-	DefaultDOSIters = 30
-	// DefaultPOEMCandidates: POEM scans 400,000 candidates per epoch.
-	DefaultPOEMCandidates = 400000
 )
 
 // DefaultMilestones are the multistep milestones of a 100-epoch run.
@@ -75,6 +64,22 @@ func layered(method string) (*Run, error) {
 	return r, nil
 }
 
+// PaperOptim returns the optimiser of the DOS paper and its official code for every method: SGD
+// with lr 0.1, Nesterov momentum 0.9, weight decay 1e-4 on every parameter, the learning rate
+// times 0.1 at epochs 50, 75 and 90 of 100 (docs/method.md section 3).
+func PaperOptim() Optim {
+	return Optim{
+		Name:        "sgd",
+		LR:          DefaultLR,
+		Momentum:    DefaultMomentum,
+		Nesterov:    true,
+		WeightDecay: DefaultWeightDecay,
+		Schedule:    ScheduleMultistep,
+		Milestones:  DefaultMilestones(),
+		Gamma:       DefaultGamma,
+	}
+}
+
 // baseDefaults is the project-wide default run before a method is applied:
 // no outliers, K outputs, MSP score, and every hyperparameter block at its
 // official value so that a grid may override a single field of a block.
@@ -95,54 +100,32 @@ func baseDefaults() *Run {
 			Outputs: OutputsK,
 			Score:   ScoreMSP,
 			Energy:  &Energy{MIn: DefaultMIn, MOut: DefaultMOut},
-			NTOM:    &NTOM{Quantile: 0},
-			POEM: &POEM{
-				// train_poem.py defaults (github.com/deeplearning-wisc/poem).
-				Candidates:   DefaultPOEMCandidates,
-				Sigma:        20,
-				SigmaN:       0.5,
-				Conf:         3.0,
-				A0:           6,
-				B0:           6,
-				LambdaPrior:  0.25,
-				BufferEpochs: 4,
-			},
-			DOS: &DOS{
-				Candidates:    DefaultDOSCandidates,
-				NInit:         DefaultDOSNInit,
-				Iters:         DefaultDOSIters,
-				Trim:          0,
-				EmptyClusters: EmptyRelocate,
-			},
+			// Every sampler's block, with the defaults defined next to the sampler.
+			Samplers: samplerDefaults(),
 		},
-		Optim: Optim{
-			Name:        "sgd",
-			LR:          DefaultLR,
-			Momentum:    DefaultMomentum,
-			Nesterov:    true,
-			WeightDecay: DefaultWeightDecay,
-			Schedule:    ScheduleMultistep,
-			Milestones:  DefaultMilestones(),
-			Gamma:       DefaultGamma,
-		},
+		Optim:  PaperOptim(),
 		Epochs: DefaultEpochs,
 		Batch:  Batch{ID: DefaultBatchID, OOD: DefaultBatchOOD},
 		Seed:   3,
 	}
 }
 
-// Names of samplers, losses, scores and schedules.
+// samplerDefaults returns the options block of every registered sampler at its defaults.
+func samplerDefaults() map[string]sampling.Options {
+	out := map[string]sampling.Options{}
+	for _, s := range sampling.Specs() {
+		if s.Block != "" {
+			out[s.Block] = s.Defaults()
+		}
+	}
+	return out
+}
+
+// Names of losses, scores and schedules, and the sampler of methods without outliers (the
+// samplers are those of package sampling: random, greedy, poem, dos).
 const (
 	// SamplerNone: no outliers (MSP baseline).
 	SamplerNone = "none"
-	// SamplerRandom: a uniform draw of OutliersPerEpoch outliers per epoch.
-	SamplerRandom = "random"
-	// SamplerGreedy: NTOM's greedy selection by p_absent per epoch.
-	SamplerGreedy = "greedy"
-	// SamplerPOEM: POEM's Thompson-sampled boundary outliers per epoch.
-	SamplerPOEM = "poem"
-	// SamplerDOS: DOS's clustered selection per iteration.
-	SamplerDOS = "dos"
 
 	// LossNone: no outlier loss.
 	LossNone = "none"

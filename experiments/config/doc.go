@@ -8,7 +8,7 @@
 //
 //  1. the defaults: the project-wide ones of Defaults and the method's own,
 //     registered by one file per method (method_*.go) with the values of the
-//     official DOS code (docs/method.md sections 2 and 3);
+//     official DOS code (docs/method.md sections 2 to 4);
 //  2. the grid's base configuration;
 //  3. the values of the grid's axes for this run.
 //

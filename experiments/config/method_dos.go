@@ -8,12 +8,13 @@ package config
 // score 1 - p_absent (docs/method.md section 2). Trimming (an early variant's
 // spt=16) is off, as released.
 func init() {
-	register(MethodSpec{
+	RegisterMethod(MethodSpec{
 		Name:        "dos",
+		Display:     "DOS",
 		Description: "DOS: per iteration k-means of 384 candidates into 64 clusters, least uncertain per cluster; K+1 outputs, 1-p_absent score",
 		Order:       6,
 		Defaults: func(m *Method) {
-			m.Sampler = SamplerDOS
+			m.Sampler = "dos"
 			m.Loss = LossAbsent
 			m.Weight = 1
 			m.Outputs = OutputsAbsent

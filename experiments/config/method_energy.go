@@ -2,14 +2,15 @@ package config
 
 // Energy-bounded learning as the DOS authors ran it (train_energy.py, from
 // scratch): 50,000 uniform outliers per epoch, 0.1 x energy margin loss with
-// m_in = -25, m_out = -7, energy score (docs/method.md section 3).
+// m_in = -25, m_out = -7, energy score (docs/method.md section 4).
 func init() {
-	register(MethodSpec{
+	RegisterMethod(MethodSpec{
 		Name:        "energy",
+		Display:     "Energy",
 		Description: "energy loss: 50k uniform outliers/epoch, 0.1 x margins (-25, -7), energy score",
 		Order:       2,
 		Defaults: func(m *Method) {
-			m.Sampler = SamplerRandom
+			m.Sampler = "random"
 			m.Loss = LossEnergy
 			m.Weight = 0.1
 			m.Outputs = OutputsK

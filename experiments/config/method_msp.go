@@ -1,10 +1,11 @@
 package config
 
 // MSP: the baseline without outliers; the test score is the maximum softmax
-// probability (docs/method.md section 3, last row).
+// probability (docs/method.md section 4).
 func init() {
-	register(MethodSpec{
+	RegisterMethod(MethodSpec{
 		Name:        "msp",
+		Display:     "MSP",
 		Description: "no outliers; cross-entropy on ID only, maximum-softmax score",
 		Order:       0,
 		Defaults: func(m *Method) {

@@ -3,15 +3,16 @@ package config
 // POEM as the DOS authors compared it: 400,000 candidates scanned per epoch,
 // a Thompson-sampled Bayesian linear-regression head keeps the 50,000
 // outliers closest to the boundary; K outputs, 0.1 x energy loss (-25, -7),
-// energy score (docs/method.md section 3; posterior hyperparameters from
+// energy score (docs/method.md section 4; posterior hyperparameters from
 // the official POEM code's train_poem.py).
 func init() {
-	register(MethodSpec{
+	RegisterMethod(MethodSpec{
 		Name:        "poem",
+		Display:     "POEM",
 		Description: "POEM: Thompson-sampled boundary outliers (50k of 400k/epoch), 0.1 x energy loss, energy score",
 		Order:       5,
 		Defaults: func(m *Method) {
-			m.Sampler = SamplerPOEM
+			m.Sampler = "poem"
 			m.Loss = LossEnergy
 			m.Weight = 0.1
 			m.Outputs = OutputsK

@@ -1,62 +1,56 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
+
+	"github.com/oodlab/dos/internal/registry"
 )
 
-// MethodSpec is a registered OOD method: its name, a one-line description,
-// and the defaults it sets on top of the project defaults. Each method lives
-// in its own file (method_<name>.go) that registers its MethodSpec; adding a
-// method touches neither the runner nor the other methods.
+// MethodSpec is a registered OOD method: its name, how tables show it, a one-line description,
+// and the defaults it sets on top of the project defaults. Each method lives in its own file
+// (method_<name>.go) that registers its MethodSpec from an init function; adding a method
+// touches neither the runner nor the other methods.
 type MethodSpec struct {
 	// Name is the method's name in configurations (method.name).
 	Name string
+	// Display is the method's name in tables and plots (the paper's spelling: "DOS", "Energy").
+	Display string
 	// Description is one line for --list.
 	Description string
-	// Order sorts methods for listings (the paper's table order).
+	// Order sorts methods in listings and tables (the paper's Table 1 order: msp 0 ... dos 6);
+	// methods with equal Order sort by name.
 	Order int
-	// Defaults sets the method's fields (sampler, loss, weight, outputs,
-	// score, outliers per epoch, and any hyperparameter it changes) on a
-	// Method that holds the project defaults.
+	// Defaults sets the method's fields (sampler, loss, weight, outputs, score, outliers per
+	// epoch, and any hyperparameter it changes) on a Method that holds the project defaults.
 	Defaults func(m *Method)
 }
 
-// registry holds the registered methods. It is written only by register,
-// which only the init functions of the method_*.go files call, and is
-// read-only once the package is initialised.
-var registry = map[string]MethodSpec{}
+// methods is the method registry (see package registry for why it is filled from init).
+var methods = registry.New[MethodSpec]("method")
 
-// register adds a method at package initialisation. A duplicate name is a
-// programming error.
-func register(s MethodSpec) {
-	if _, dup := registry[s.Name]; dup {
-		panic("config: method " + s.Name + " registered twice")
-	}
-	registry[s.Name] = s
-}
+// RegisterMethod adds a method; call it from an init function.
+func RegisterMethod(s MethodSpec) { methods.Register(s.Name, s) }
 
 // LookupMethod returns the registered method called name.
 func LookupMethod(name string) (MethodSpec, error) {
-	s, ok := registry[name]
-	if !ok {
+	if !methods.Has(name) {
+		// The registry's own error lists names alphabetically; list them in table order.
 		return MethodSpec{}, fmt.Errorf("unknown method %q; want one of %s", name, strings.Join(MethodNames(), ", "))
 	}
-	return s, nil
+	return methods.Lookup(name)
 }
 
 // Methods lists the registered methods in table order.
 func Methods() []MethodSpec {
-	out := make([]MethodSpec, 0, len(registry))
-	for _, s := range registry {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Order != out[j].Order {
-			return out[i].Order < out[j].Order
+	out := methods.All()
+	slices.SortStableFunc(out, func(a, b MethodSpec) int {
+		if c := cmp.Compare(a.Order, b.Order); c != 0 {
+			return c
 		}
-		return out[i].Name < out[j].Name
+		return cmp.Compare(a.Name, b.Name)
 	})
 	return out
 }
@@ -69,4 +63,34 @@ func MethodNames() []string {
 		names[i] = s.Name
 	}
 	return names
+}
+
+// DisplayName returns how tables show a method: its registered Display name, else the name
+// itself.
+func DisplayName(name string) string {
+	if s, err := methods.Lookup(name); err == nil && s.Display != "" {
+		return s.Display
+	}
+	return name
+}
+
+// SortMethodNames orders method names as Methods does (registered methods in table order, any
+// others after them, alphabetically).
+func SortMethodNames(names []string) {
+	rank := map[string]int{}
+	for i, s := range Methods() {
+		rank[s.Name] = i
+	}
+	pos := func(n string) int {
+		if r, ok := rank[n]; ok {
+			return r
+		}
+		return len(rank)
+	}
+	slices.SortStableFunc(names, func(a, b string) int {
+		if c := cmp.Compare(pos(a), pos(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 }

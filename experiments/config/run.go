@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/oodlab/dos/sampling"
 )
 
 // Run is one resolved experiment: everything the training executor needs to
@@ -17,7 +20,9 @@ type Run struct {
 	// Benchmark names the data: ID set, outlier pool, OOD test sets.
 	Benchmark Benchmark `yaml:"benchmark"`
 	// Network is the architecture name, as models.Lookup knows it
-	// (densenet-bc-100, wrn-40-4, resnet18, resnet50, small-cnn, mlp).
+	// (densenet-bc-100, wrn-40-4, resnet18, resnet50, small-cnn, mlp). This
+	// package checks only that it is given; the experiments command checks
+	// that it exists before anything runs.
 	Network string `yaml:"network"`
 	// Method is the OOD method: sampler, outlier loss, test score and their
 	// hyperparameters.
@@ -84,18 +89,27 @@ type Method struct {
 	// softmax), energy (logsumexp of the logits) or absent (1 - p_absent).
 	Score string `yaml:"score"`
 	// OutliersPerEpoch is the number of outliers an epoch-level sampler
-	// (random, greedy, poem) draws each epoch. 0 for samplers to which it
-	// does not apply (none; dos selects Batch.OOD outliers per iteration).
+	// (random, greedy, poem: sampling.Spec.PerEpoch) draws each epoch. 0 for
+	// the others (none; dos selects Batch.OOD outliers per iteration).
 	OutliersPerEpoch int `yaml:"outliers_per_epoch"`
 	// Energy holds the energy-loss margins; present only when Loss is energy.
 	Energy *Energy `yaml:"energy,omitempty"`
-	// NTOM holds the greedy sampler's settings; present only for sampler
-	// greedy.
-	NTOM *NTOM `yaml:"ntom,omitempty"`
-	// POEM holds the POEM sampler's settings; present only for sampler poem.
-	POEM *POEM `yaml:"poem,omitempty"`
-	// DOS holds the DOS sampler's settings; present only for sampler dos.
-	DOS *DOS `yaml:"dos,omitempty"`
+	// Samplers holds the samplers' options blocks by YAML key (ntom, poem,
+	// dos: sampling.Spec.Block). Each block's type, defaults and checks are
+	// defined next to its sampler in package sampling; in YAML a block is a
+	// key of method like any other field. After Normalize only the block of
+	// the run's sampler is left.
+	Samplers map[string]sampling.Options `yaml:"-"`
+}
+
+// SamplerOptions returns the options block of the run's sampler (nil when
+// the sampler has none, or for no sampler).
+func (m *Method) SamplerOptions() sampling.Options {
+	spec, err := sampling.Lookup(m.Sampler)
+	if err != nil || spec.Block == "" {
+		return nil
+	}
+	return m.Samplers[spec.Block]
 }
 
 // Energy holds the margins of the energy loss
@@ -106,66 +120,6 @@ type Energy struct {
 	// MOut is the outlier margin m_out (official: -7).
 	MOut float64 `yaml:"m_out"`
 }
-
-// NTOM holds the settings of the greedy (NTOM) sampler: each epoch the whole
-// pool is scored, sorted by p_absent ascending, and OutliersPerEpoch
-// outliers are kept starting at quantile Quantile.
-type NTOM struct {
-	// Quantile is q in [0, 1): 0 in the DOS runs, 0.125 in the NTOM paper.
-	Quantile float64 `yaml:"quantile"`
-}
-
-// POEM holds the settings of the POEM sampler (Thompson sampling from a
-// Bayesian linear-regression head on the penultimate features). Values from
-// the official POEM code, train_poem.py.
-type POEM struct {
-	// Candidates is the number of pool outliers scanned each epoch
-	// (official: 400,000; at most the pool size is used).
-	Candidates int `yaml:"candidates"`
-	// Sigma is the prior scale of the head's weights (--sigma 20).
-	Sigma float64 `yaml:"sigma"`
-	// SigmaN is the noise scale (--sigma_n 0.5).
-	SigmaN float64 `yaml:"sigma_n"`
-	// Conf is the regression target magnitude for ID/OOD (--conf 3.0).
-	Conf float64 `yaml:"conf"`
-	// A0 and B0 are the inverse-gamma prior parameters (--a0 6, --b0 6).
-	A0 float64 `yaml:"a0"`
-	// B0: see A0.
-	B0 float64 `yaml:"b0"`
-	// LambdaPrior is the prior precision scale (--lambda_prior 0.25).
-	LambdaPrior float64 `yaml:"lambda_prior"`
-	// BufferEpochs is how many epochs of data update the posterior
-	// (--BUF_SIZE 4).
-	BufferEpochs int `yaml:"buffer_epochs"`
-}
-
-// DOS holds the settings of the DOS sampler: per iteration, Candidates
-// outliers are scored, their normalised features clustered by k-means into
-// Batch.OOD clusters, and the least uncertain member of each cluster kept.
-type DOS struct {
-	// Candidates per iteration (official: 384 = 300,000/50,000 x 64).
-	Candidates int `yaml:"candidates"`
-	// NInit is the number of k-means restarts, best by inertia (official:
-	// 5; an older commit used 3).
-	NInit int `yaml:"n_init"`
-	// Iters is the number of Lloyd iterations per restart, unrolled in the
-	// graph (default 30; the official scikit-learn call allows up to 300 with
-	// tol 1e-4 and stops at convergence, after which ours are no-ops).
-	Iters int `yaml:"iters"`
-	// Trim drops the Trim candidates with the lowest p_absent before
-	// clustering (an early DOS variant used 16; released code: 0).
-	Trim int `yaml:"trim"`
-	// EmptyClusters is what a Lloyd iteration does with a cluster that no
-	// point chose: "relocate" gives it the point farthest from its centre,
-	// as scikit-learn (official); "keep" leaves its previous centroid.
-	EmptyClusters string `yaml:"empty_clusters"`
-}
-
-// Values of DOS.EmptyClusters.
-const (
-	EmptyRelocate = "relocate"
-	EmptyKeep     = "keep"
-)
 
 // Optim is the optimiser and its schedule.
 type Optim struct {
@@ -274,10 +228,23 @@ func (r *Run) Clone() *Run {
 	c.Benchmark.Tests = append([]string(nil), r.Benchmark.Tests...)
 	c.Optim.Milestones = append([]int(nil), r.Optim.Milestones...)
 	c.Method.Energy = clonePtr(r.Method.Energy)
-	c.Method.NTOM = clonePtr(r.Method.NTOM)
-	c.Method.POEM = clonePtr(r.Method.POEM)
-	c.Method.DOS = clonePtr(r.Method.DOS)
+	c.Method.Samplers = nil
+	for k, o := range r.Method.Samplers {
+		if c.Method.Samplers == nil {
+			c.Method.Samplers = map[string]sampling.Options{}
+		}
+		c.Method.Samplers[k] = cloneOptions(o)
+	}
 	return &c
+}
+
+// cloneOptions copies an options block (a pointer to a struct of plain values, as package
+// sampling's tests require of every block).
+func cloneOptions(o sampling.Options) sampling.Options {
+	v := reflect.ValueOf(o)
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	return c.Interface().(sampling.Options)
 }
 
 // clonePtr returns a pointer to a copy of *p, or nil.

@@ -35,11 +35,11 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			f, ok := fieldByKey(t, k.Value)
+			ft, ok := keyType(t, k.Value)
 			if !ok {
 				return fmt.Errorf("%s:%d: unknown key %q in %s; known keys: %s", file, k.Line, k.Value, where(path), strings.Join(yamlKeys(t), ", "))
 			}
-			if err := checkKeys(file, v, f.Type, joinPath(path, k.Value)); err != nil {
+			if err := checkKeys(file, v, ft, joinPath(path, k.Value)); err != nil {
 				return err
 			}
 		}
@@ -54,6 +54,18 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// keyType returns the type of the value of key in struct type t: a field's type, or for Method
+// the type of a sampler's options block.
+func keyType(t reflect.Type, key string) (reflect.Type, bool) {
+	if f, ok := fieldByKey(t, key); ok {
+		return f.Type, true
+	}
+	if t == methodType {
+		return blockType(key)
+	}
+	return nil, false
 }
 
 // fieldByKey finds the field of struct type t whose yaml key is key.
@@ -88,6 +100,9 @@ func yamlKeys(t reflect.Type) []string {
 			keys = append(keys, k)
 		}
 	}
+	if t == methodType {
+		keys = append(keys, blockKeys()...)
+	}
 	sort.Strings(keys)
 	return keys
 }
@@ -104,11 +119,11 @@ func fieldPath(path string) (reflect.Type, error) {
 		if t.Kind() != reflect.Struct {
 			return nil, fmt.Errorf("%s is a value, it has no key %q", where(done), part)
 		}
-		f, ok := fieldByKey(t, part)
+		ft, ok := keyType(t, part)
 		if !ok {
 			return nil, fmt.Errorf("unknown key %q in %s; known keys: %s", part, where(done), strings.Join(yamlKeys(t), ", "))
 		}
-		t = f.Type
+		t = ft
 		done = joinPath(done, part)
 	}
 	return t, nil

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/oodlab/dos/models"
+	"github.com/oodlab/dos/sampling"
 )
 
 // Normalize drops what does not apply to the run's method, so that the
@@ -20,24 +20,25 @@ func (r *Run) Normalize() {
 	if m.Loss != LossEnergy {
 		m.Energy = nil
 	}
-	if m.Sampler != SamplerGreedy {
-		m.NTOM = nil
+	spec, lookupErr := sampling.Lookup(m.Sampler)
+	known := lookupErr == nil
+	for key := range m.Samplers {
+		if !known || key != spec.Block {
+			delete(m.Samplers, key)
+		}
 	}
-	if m.Sampler != SamplerPOEM {
-		m.POEM = nil
+	if len(m.Samplers) == 0 {
+		m.Samplers = nil
 	}
-	if m.Sampler != SamplerDOS {
-		m.DOS = nil
+	if known && !spec.PerEpoch {
+		m.OutliersPerEpoch = 0
 	}
-	switch m.Sampler {
-	case SamplerNone:
+	if m.Sampler == SamplerNone {
 		m.OutliersPerEpoch = 0
 		r.Benchmark.Pool = ""
 		if m.Loss == LossNone {
 			m.Weight = 0
 		}
-	case SamplerDOS:
-		m.OutliersPerEpoch = 0
 	}
 	if r.Optim.Schedule == ScheduleCosine {
 		r.Optim.Milestones = nil
@@ -50,7 +51,6 @@ func (r *Run) Normalize() {
 
 // one-of value sets, for validation messages.
 var (
-	samplers  = []string{SamplerNone, SamplerRandom, SamplerGreedy, SamplerPOEM, SamplerDOS}
 	losses    = []string{LossNone, LossOE, LossEnergy, LossAbsent}
 	scores    = []string{ScoreMSP, ScoreEnergy, ScoreAbsent}
 	outputs   = []string{OutputsK, OutputsAbsent}
@@ -61,11 +61,22 @@ var (
 // found, each naming file, field, what was expected and what was found.
 func (r *Run) Validate(file string) error {
 	v := &validator{file: file}
+	r.validateMethod(v)
+	r.validateData(v)
+	r.validateOptim(v)
+	return v.err()
+}
+
+// validateMethod checks method.* and what the method needs of the rest of the run.
+func (r *Run) validateMethod(v *validator) {
 	m := &r.Method
 	if _, err := LookupMethod(m.Name); err != nil {
 		v.add("method.name", "%v", err)
 	}
-	v.oneOf("method.sampler", m.Sampler, samplers)
+	spec, samplerErr := sampling.Lookup(m.Sampler)
+	if m.Sampler != SamplerNone && samplerErr != nil {
+		v.add("method.sampler", "want one of %s, found %q", strings.Join(append([]string{SamplerNone}, sampling.Names()...), ", "), m.Sampler)
+	}
 	v.oneOf("method.loss", m.Loss, losses)
 	v.oneOf("method.score", m.Score, scores)
 	v.oneOf("method.outputs", m.Outputs, outputs)
@@ -84,8 +95,7 @@ func (r *Run) Validate(file string) error {
 			v.add("method.weight", "want > 0, found %v", m.Weight)
 		}
 	}
-	switch m.Sampler {
-	case SamplerRandom, SamplerGreedy, SamplerPOEM:
+	if samplerErr == nil && spec.PerEpoch {
 		v.min("method.outliers_per_epoch", m.OutliersPerEpoch, 1)
 		if r.Caps.MaxPool > 0 && m.OutliersPerEpoch > r.Caps.MaxPool {
 			v.add("method.outliers_per_epoch", "want <= caps.max_pool %d, found %d", r.Caps.MaxPool, m.OutliersPerEpoch)
@@ -98,48 +108,24 @@ func (r *Run) Validate(file string) error {
 			v.add("method.energy", "want m_in < m_out, found m_in %v, m_out %v", m.Energy.MIn, m.Energy.MOut)
 		}
 	}
-	if m.Sampler == SamplerGreedy {
-		if m.NTOM == nil {
-			v.add("method.ntom", "sampler greedy needs its block, found none")
-		} else if q := m.NTOM.Quantile; !(q >= 0 && q < 1) {
-			v.add("method.ntom.quantile", "want a quantile in [0, 1), found %v", q)
-		}
-	}
-	if m.Sampler == SamplerPOEM {
-		if p := m.POEM; p == nil {
-			v.add("method.poem", "sampler poem needs its block, found none")
+	if samplerErr == nil && spec.Block != "" {
+		block := "method." + spec.Block
+		if o := m.Samplers[spec.Block]; o == nil {
+			v.add(block, "sampler %s needs its block, found none", m.Sampler)
 		} else {
-			if p.Candidates < m.OutliersPerEpoch {
-				v.add("method.poem.candidates", "want >= method.outliers_per_epoch %d, found %d", m.OutliersPerEpoch, p.Candidates)
-			}
-			v.positive("method.poem.sigma", p.Sigma)
-			v.positive("method.poem.sigma_n", p.SigmaN)
-			v.positive("method.poem.conf", p.Conf)
-			v.positive("method.poem.a0", p.A0)
-			v.positive("method.poem.b0", p.B0)
-			v.positive("method.poem.lambda_prior", p.LambdaPrior)
-			v.min("method.poem.buffer_epochs", p.BufferEpochs, 1)
-		}
-	}
-	if m.Sampler == SamplerDOS {
-		if d := m.DOS; d == nil {
-			v.add("method.dos", "sampler dos needs its block, found none")
-		} else {
-			if d.Candidates < r.Batch.OOD {
-				v.add("method.dos.candidates", "want >= batch.ood %d (one cluster per selected outlier), found %d", r.Batch.OOD, d.Candidates)
-			}
-			v.min("method.dos.n_init", d.NInit, 1)
-			v.min("method.dos.iters", d.Iters, 1)
-			v.min("method.dos.trim", d.Trim, 0)
-			v.oneOf("method.dos.empty_clusters", d.EmptyClusters, []string{EmptyRelocate, EmptyKeep})
-			if d.Trim > 0 && d.Candidates-d.Trim < r.Batch.OOD {
-				v.add("method.dos.trim", "candidates - trim = %d must stay >= batch.ood %d", d.Candidates-d.Trim, r.Batch.OOD)
+			for _, p := range o.Check(sampling.RunShape{OODBatch: r.Batch.OOD, OutliersPerEpoch: m.OutliersPerEpoch, MaxPool: r.Caps.MaxPool}) {
+				v.add(block+"."+p.Field, "%s", p.Message)
 			}
 		}
 	}
+}
 
-	if _, err := models.Lookup(r.Network); err != nil {
-		v.add("network", "%v", err)
+// validateData checks the network, the benchmark, the sizes and the caps.
+func (r *Run) validateData(v *validator) {
+	// Whether the network exists is checked by the experiments command and the trainer, which
+	// know the network registry (package models); this package stays free of GoMLX.
+	if r.Network == "" {
+		v.add("network", "want a network name, found none")
 	}
 	b := &r.Benchmark
 	if b.ID == "" {
@@ -162,7 +148,13 @@ func (r *Run) Validate(file string) error {
 	v.min("eval_every", r.EvalEvery, 0)
 	v.min("epochs", r.Epochs, 1)
 	v.min("batch.id", r.Batch.ID, 1)
+	v.min("caps.max_train", r.Caps.MaxTrain, 0)
+	v.min("caps.max_pool", r.Caps.MaxPool, 0)
+	v.min("caps.max_test", r.Caps.MaxTest, 0)
+}
 
+// validateOptim checks optim.*.
+func (r *Run) validateOptim(v *validator) {
 	o := &r.Optim
 	if o.Name != "sgd" {
 		v.add("optim.name", "want sgd, found %q", o.Name)
@@ -190,10 +182,6 @@ func (r *Run) Validate(file string) error {
 			v.add("optim.gamma", "want a factor in (0, 1], found %v", o.Gamma)
 		}
 	}
-	v.min("caps.max_train", r.Caps.MaxTrain, 0)
-	v.min("caps.max_pool", r.Caps.MaxPool, 0)
-	v.min("caps.max_test", r.Caps.MaxTest, 0)
-	return v.err()
 }
 
 // validator collects validation problems.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
+	"github.com/oodlab/dos/experiments/metrics"
 )
 
 // EpochRecord is one line of metrics.jsonl: what one training epoch did.

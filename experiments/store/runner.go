@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/oodlab/dos/experiments/config"
+
+	"github.com/oodlab/dos/internal/atomicfile"
 )
 
 // Executor trains and evaluates one run; experiments/train implements it.
@@ -18,7 +20,7 @@ import (
 // config.yaml written, and log appending to dir's run.log. The executor:
 //   - resumes from dir's checkpoint folder if it holds a checkpoint;
 //   - appends one EpochRecord per completed epoch (dir.AppendEpoch) and
-//     checkpoints the epoch (WriteAtomic/WriteFileAtomic); records past the
+//     checkpoints the epoch (atomicfile.WriteFunc); records past the
 //     checkpoint a resumed run finds are dropped and redone (experiments/train
 //     writes the record first, so a crash between the two never loses one);
 //   - caches test scores under dir's scores/ folder;
@@ -89,7 +91,8 @@ func (rn *Runner) Run(ctx context.Context, runs []*config.Run) (Summary, error) 
 			return sum, err
 		}
 		name := d.Path
-		outcome, elapsed, err := rn.one(ctx, d)
+		res, err := rn.runOne(ctx, d)
+		note := res.Kind.String()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			fmt.Fprintf(progress, "[%s] interrupted %s: %v\n", rn.Grid, name, err)
@@ -97,15 +100,16 @@ func (rn *Runner) Run(ctx context.Context, runs []*config.Run) (Summary, error) 
 		case err != nil:
 			sum.Failed++
 			sum.Errors = append(sum.Errors, fmt.Errorf("%s: %w", name, err))
-			outcome = "FAILED: " + firstLine(err.Error())
-		case outcome == "done":
+			note = "FAILED: " + firstLine(err.Error())
+		case res.Kind == Ran:
 			sum.Done++
 			sum.Ran++
-			spent += elapsed
-		case outcome == "already done":
+			spent += res.Elapsed
+		case res.Kind == AlreadyDone:
 			sum.Done++
-		case strings.HasPrefix(outcome, "busy"):
+		case res.Kind == Busy:
 			sum.Busy++
+			note += ": " + res.Holder
 		}
 		left := sum.Total - sum.Done - sum.Busy - sum.Failed
 		eta := "unknown"
@@ -115,35 +119,69 @@ func (rn *Runner) Run(ctx context.Context, runs []*config.Run) (Summary, error) 
 			eta = "0s"
 		}
 		fmt.Fprintf(progress, "[%s] %d/%d done (%d run now, %d busy elsewhere, %d failed), ETA %s — %s: %s\n",
-			rn.Grid, sum.Done, sum.Total, sum.Ran, sum.Busy, sum.Failed, eta, name, outcome)
+			rn.Grid, sum.Done, sum.Total, sum.Ran, sum.Busy, sum.Failed, eta, name, note)
 	}
 	return sum, nil
 }
 
-// one executes a single run if it is neither done nor held.
-func (rn *Runner) one(ctx context.Context, d *RunDir) (outcome string, elapsed time.Duration, err error) {
+// OutcomeKind is what the runner did with one run.
+type OutcomeKind int
+
+const (
+	// Ran: this runner executed the run to its end.
+	Ran OutcomeKind = iota
+	// AlreadyDone: the run was done before (or another runner finished it first).
+	AlreadyDone
+	// Busy: another runner holds the run.
+	Busy
+)
+
+// String is the progress line's word for the outcome.
+func (k OutcomeKind) String() string {
+	switch k {
+	case Ran:
+		return "done"
+	case AlreadyDone:
+		return "already done"
+	case Busy:
+		return "busy"
+	}
+	return fmt.Sprintf("OutcomeKind(%d)", int(k))
+}
+
+// Outcome is what runOne did with a run that did not fail.
+type Outcome struct {
+	Kind OutcomeKind
+	// Elapsed is the execution time when Kind is Ran.
+	Elapsed time.Duration
+	// Holder describes the runner that holds the run when Kind is Busy.
+	Holder string
+}
+
+// runOne executes a single run if it is neither done nor held.
+func (rn *Runner) runOne(ctx context.Context, d *RunDir) (out Outcome, err error) {
 	st, err := d.Status(rn.Lock)
 	if err != nil {
-		return "", 0, err
+		return out, err
 	}
 	switch st.State {
 	case Done:
-		return "already done", 0, nil
+		return Outcome{Kind: AlreadyDone}, nil
 	case Corrupt:
-		return "", 0, fmt.Errorf("%w (move it away to run again)", st.Err)
+		return out, fmt.Errorf("%w (move it away to run again)", st.Err)
 	case Locked:
-		return "busy: " + st.String(), 0, nil
+		return Outcome{Kind: Busy, Holder: st.String()}, nil
 	}
 	if err := d.Create(); err != nil {
-		return "", 0, err
+		return out, err
 	}
 	lk, err := LockWith(d.Path, rn.Lock)
 	var le *LockedError
 	if errors.As(err, &le) {
-		return "busy: " + le.Error(), 0, nil
+		return Outcome{Kind: Busy, Holder: le.Error()}, nil
 	}
 	if err != nil {
-		return "", 0, err
+		return out, err
 	}
 	defer func() {
 		if uerr := lk.Unlock(); uerr != nil && err == nil {
@@ -153,10 +191,10 @@ func (rn *Runner) one(ctx context.Context, d *RunDir) (outcome string, elapsed t
 	// Another runner may have finished it between Status and Lock.
 	res, err := d.Results()
 	if err != nil {
-		return "", 0, err
+		return out, err
 	}
 	if res != nil {
-		return "already done", 0, nil
+		return Outcome{Kind: AlreadyDone}, nil
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -170,7 +208,7 @@ func (rn *Runner) one(ctx context.Context, d *RunDir) (outcome string, elapsed t
 	}()
 	logf, err := os.OpenFile(d.File(LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return "", 0, fmt.Errorf("%s: %w", d.File(LogFile), err)
+		return out, fmt.Errorf("%s: %w", d.File(LogFile), err)
 	}
 	defer logf.Close()
 	var log io.Writer = logf
@@ -182,7 +220,7 @@ func (rn *Runner) one(ctx context.Context, d *RunDir) (outcome string, elapsed t
 		time.Now().Format(time.RFC3339), d.ID, st, info.PID, info.Host, st.Epoch, st.Epochs, strings.Join(os.Args, " "))
 	start := time.Now()
 	err = rn.Exec.Execute(runCtx, d.Run, d, log)
-	elapsed = time.Since(start)
+	elapsed := time.Since(start)
 	select {
 	case <-lk.Lost():
 		if err == nil {
@@ -203,15 +241,15 @@ func (rn *Runner) one(ctx context.Context, d *RunDir) (outcome string, elapsed t
 		fmt.Fprintf(log, "=== %s stopped after %s: %v\n", time.Now().Format(time.RFC3339), elapsed.Round(time.Second), err)
 		if ctx.Err() == nil {
 			// A failure, not an interruption: record it for reports (a later success removes it).
-			if werr := WriteFileAtomic(d.File(ErrorFile), []byte(err.Error()+"\n")); werr != nil {
+			if werr := atomicfile.Write(d.File(ErrorFile), []byte(err.Error()+"\n")); werr != nil {
 				fmt.Fprintf(log, "=== could not record the failure: %v\n", werr)
 			}
 		}
-		return "", elapsed, err
+		return Outcome{Elapsed: elapsed}, err
 	}
 	os.Remove(d.File(ErrorFile))
 	fmt.Fprintf(log, "=== %s done in %s\n", time.Now().Format(time.RFC3339), elapsed.Round(time.Second))
-	return "done", elapsed, nil
+	return Outcome{Kind: Ran, Elapsed: elapsed}, nil
 }
 
 // firstLine returns s up to its first newline.

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/internal/atomicfile"
 )
 
 // File and folder names inside a run directory.
@@ -116,14 +117,14 @@ func (d *RunDir) Create() error {
 			if id, _ := prev.ID(); id != d.ID {
 				return fmt.Errorf("run store: %s holds run %s, want %s", d.File(ConfigFile), id, d.ID)
 			}
-			return WriteFileAtomic(d.File(ConfigFile), c)
+			return atomicfile.Write(d.File(ConfigFile), c)
 		}
 		return nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("run store: %w", err)
 	}
-	return WriteFileAtomic(d.File(ConfigFile), c)
+	return atomicfile.Write(d.File(ConfigFile), c)
 }
 
 // AppendEpoch appends rec as one JSON line to metrics.jsonl and syncs it.
@@ -199,7 +200,7 @@ func (d *RunDir) WriteResults(res *Results) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.File(ResultsFile), err)
 	}
-	return WriteFileAtomic(d.File(ResultsFile), append(b, '\n'))
+	return atomicfile.Write(d.File(ResultsFile), append(b, '\n'))
 }
 
 // ErrCorrupt marks a results.json that exists but cannot be read.

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/backend"
 	"github.com/oodlab/dos/models/optim"
@@ -42,15 +43,19 @@ func TestDeviceDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := optim.New(optim.PaperConfig())
+	opt, err := optim.New(OptimizerConfig(config.PaperOptim()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const classes, idBatch, candidates, picks, side = 10, 32, 96, 16, 32
 	cfg := sampling.DefaultDOSConfig(candidates, picks)
 	cfg.KMeans.Iters = 10 // a shorter unrolled loop compiles faster; determinism does not need 30
-	m := &Model{Arch: arch, Classes: classes, Outputs: classes + 1, Score: "1-pabs", Opt: opt,
-		Loss: Loss{Kind: "absent", Weight: 1}, DOS: &cfg}
+	sel, err := sampling.NewDOSWithConfig(1, candidates, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Model{Arch: arch, Classes: classes, Outputs: classes + 1, Score: "absent", Opt: opt,
+		Loss: Loss{Kind: "absent", Weight: 1}, InGraph: sel}
 	r := rand.New(rand.NewPCG(1, 2))
 	normal := func(n int) []float32 {
 		x := make([]float32, n)
@@ -74,7 +79,7 @@ func TestDeviceDeterministic(t *testing.T) {
 	// and start each run from them.
 	ctx := context.New()
 	ctx.SetParam(context.ParamInitialSeed, int64(7))
-	e, err := context.NewExecAny(be, ctx, m.StepDOS)
+	e, err := context.NewExecAny(be, ctx, m.StepInGraph)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/optim"
 	"github.com/oodlab/dos/sampling"
+	"github.com/oodlab/dos/sampling/ondevice"
 )
 
 // LoadJob reads the data of run's benchmark from dataDir, applying the run's caps.
@@ -145,8 +146,7 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 	if meth.Outputs == config.OutputsAbsent {
 		outputs++
 	}
-	opt, err := optim.New(optim.Config{LearningRate: run.Optim.LR, Momentum: run.Optim.Momentum,
-		Nesterov: run.Optim.Nesterov, WeightDecay: run.Optim.WeightDecay})
+	opt, err := optim.New(OptimizerConfig(run.Optim))
 	if err != nil {
 		return nil, fmt.Errorf("optim: %w", err)
 	}
@@ -162,7 +162,7 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 	if err != nil {
 		return nil, fmt.Errorf("optim.schedule: %w", err)
 	}
-	m := &Model{Arch: arch, Classes: job.Classes, Outputs: outputs, Score: scoreName(meth.Score), Opt: opt,
+	m := &Model{Arch: arch, Classes: job.Classes, Outputs: outputs, Score: meth.Score, Opt: opt,
 		Loss: Loss{Kind: meth.Loss, Weight: meth.Weight}}
 	if meth.Energy != nil {
 		m.Loss.MIn, m.Loss.MOut = meth.Energy.MIn, meth.Energy.MOut
@@ -170,40 +170,23 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 	t := &Trainer{Backend: be, Model: m, Job: job, Schedule: sched, Epochs: run.Epochs,
 		IDBatch: run.Batch.ID, OODBatch: run.Batch.OOD, Seed: run.Seed, Settings: settings}
 	if meth.Sampler != config.SamplerNone {
-		cfg := sampling.Config{Seed: run.Seed, PoolSize: job.Pool.Len(), IDSize: job.Train.N,
-			OutliersPerEpoch: min(meth.OutliersPerEpoch, job.Pool.Len())}
-		if meth.NTOM != nil {
-			cfg.Quantile = meth.NTOM.Quantile
-		}
-		if p := meth.POEM; p != nil {
-			cfg.POEM = sampling.DefaultPOEMConfig()
-			cfg.POEM.Candidates, cfg.POEM.Sigma, cfg.POEM.SigmaN, cfg.POEM.Conf, cfg.POEM.BufferEpochs =
-				p.Candidates, p.Sigma, p.SigmaN, p.Conf, p.BufferEpochs
-		}
-		if d := meth.DOS; d != nil {
-			cfg.DOS = sampling.DefaultDOSConfig(d.Candidates, run.Batch.OOD)
-			cfg.DOS.Trim = d.Trim
-			cfg.DOS.KMeans.NInit = d.NInit
-			cfg.DOS.KMeans.KeepEmpty = d.EmptyClusters == config.EmptyKeep
-			if it := d.Iters; it > 0 {
-				cfg.DOS.KMeans.Iters = it
-			}
-		}
-		if t.Sampler, err = sampling.New(meth.Sampler, cfg); err != nil {
+		env := sampling.Env{Seed: run.Seed, PoolSize: job.Pool.Len(), IDSize: job.Train.N,
+			OutliersPerEpoch: min(meth.OutliersPerEpoch, job.Pool.Len()), OODBatch: run.Batch.OOD}
+		if t.Sampler, err = sampling.New(meth.Sampler, env, meth.SamplerOptions()); err != nil {
 			return nil, fmt.Errorf("method.sampler %s: %w", meth.Sampler, err)
 		}
-		if gs, ok := t.Sampler.(sampling.GraphSelector); ok {
-			c := gs.DOSConfig()
-			m.DOS = &c
+		if ig, ok := t.Sampler.(sampling.InGraph); ok {
+			if err := ondevice.Check(ig); err != nil {
+				return nil, fmt.Errorf("method.sampler: %w", err)
+			}
+			m.InGraph = ig
 		}
 	}
 	return t, nil
 }
 
-// scoreName maps the configuration's score names to the objectives registry.
-func scoreName(s string) string {
-	if s == config.ScoreAbsent {
-		return "1-pabs"
-	}
-	return s
+// OptimizerConfig returns the optimiser of a run's optim block (the learning rate and its
+// schedule are applied per step by the loop).
+func OptimizerConfig(o config.Optim) optim.Config {
+	return optim.Config{Momentum: o.Momentum, Nesterov: o.Nesterov, WeightDecay: o.WeightDecay}
 }

@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/oodlab/dos/models/objectives"
 	"github.com/oodlab/dos/models/optim"
 	"github.com/oodlab/dos/sampling"
+	"github.com/oodlab/dos/sampling/ondevice"
 )
 
 // ModelScope is the context scope of the network's variables.
@@ -37,8 +37,8 @@ type Model struct {
 	Loss    Loss
 	Score   string // test score name, see objectives.ScoreByName
 	Opt     *optim.SGD
-	// DOS is set for the dos sampler: the selection runs inside the step graph.
-	DOS *sampling.DOSConfig
+	// InGraph is set for a sampler that selects inside the step graph (dos).
+	InGraph sampling.InGraph
 }
 
 // forward runs the network on x in training or inference mode.
@@ -104,18 +104,18 @@ func (m *Model) StepOutliers(ctx *context.Context, x, labels, outliers, lr *Node
 	return m.trainOn(ctx, both, labels, lr, x.Shape().Dimensions[0])
 }
 
-// StepDOS is one DOS iteration in one graph: score the candidate block in inference mode,
-// cluster the normalised features and pick the least uncertain member of each cluster
-// (sampling.SelectDOS), then train on [ID ; picks] in one training-mode pass. uniforms are
-// the host-generated random numbers the selection consumes. Besides the step outputs it
-// returns the selection diagnostics: inertia, empty clusters, mean p_abs of the picks and of
-// all candidates.
-func (m *Model) StepDOS(ctx *context.Context, x, labels, candidates, uniforms, lr *Node) []*Node {
+// StepInGraph is one iteration of an in-graph sampler (DOS) in one graph: score the candidate
+// block in inference mode, select from it with the sampler's graph (ondevice.Build; for DOS:
+// cluster the normalised features and pick the least uncertain member of each cluster), then
+// train on [ID ; picks] in one training-mode pass. uniforms are the host-generated random
+// numbers the selection consumes. Besides the step outputs it returns the selection's
+// diagnostics, in the order of m.InGraph.Diagnostics().
+func (m *Model) StepInGraph(ctx *context.Context, x, labels, candidates, uniforms, lr *Node) []*Node {
 	scored := m.forward(ctx, candidates, false)
-	sel := sampling.SelectDOS(StopGradient(scored.Logits), StopGradient(scored.Features), uniforms, *m.DOS)
+	sel := ondevice.Build(m.InGraph, StopGradient(scored.Logits), StopGradient(scored.Features), uniforms)
 	picked := Gather(candidates, ExpandAxes(sel.Indices, -1))
 	outs := m.trainOn(ctx, Concatenate([]*Node{x, picked}, 0), labels, lr, x.Shape().Dimensions[0])
-	return append(outs, sel.Inertia, ConvertDType(sel.EmptyClusters, dtypes.Float32), sel.MeanPAbsPicked, sel.MeanPAbsAll)
+	return append(outs, sel.Diagnostics...)
 }
 
 // Infer returns logits and features in inference mode, for evaluation and pool scoring.

@@ -1,24 +1,19 @@
 package train
 
 import (
-	"bytes"
 	stdctx "context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
 	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/metrics"
 	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/models/optim"
 	"github.com/oodlab/dos/sampling"
@@ -91,6 +86,17 @@ func (t *Trainer) exec(name string, fn any) (*context.Exec, error) {
 	return e, nil
 }
 
+// Diagnostics of an epoch record written by the training loop (besides the sampler's own, see
+// sampling.InGraph, and the test sets' AUROC, DiagAUROCPrefix).
+const (
+	// DiagIDLoss is the mean cross-entropy of the ID batches.
+	DiagIDLoss = "id_loss"
+	// DiagOODLoss is the mean outlier loss (before its weight).
+	DiagOODLoss = "ood_loss"
+	// DiagTrainAcc is the mean accuracy on the ID training batches.
+	DiagTrainAcc = "train_acc"
+)
+
 // Run trains from the checkpoint (if any) to the end and evaluates. It returns ErrInterrupted
 // when cancelled, after writing a checkpoint.
 func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
@@ -105,24 +111,8 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 			e.Finalize()
 		}
 	}()
-	pos := Position{}
-	var samplerState []byte
-	elapsed := 0.0
-	ckpt, err := LoadCheckpoint(t.checkpointPath())
+	pos, samplerState, elapsed, err := t.resume()
 	if err != nil {
-		return nil, err
-	}
-	if ckpt != nil {
-		if err := RestoreVariables(t.ctx, ckpt.Vars); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", t.checkpointPath(), err)
-		}
-		pos, samplerState, elapsed = ckpt.Position, ckpt.SamplerState, ckpt.Elapsed
-		if err := t.restoreSampler(samplerState); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: sampler state: %w", t.checkpointPath(), err)
-		}
-		t.logf("resuming from epoch %d, iteration %d (%s)", pos.Epoch, pos.Iter, t.checkpointPath())
-	}
-	if err := trimRecords(t.Settings.Dir, pos.Epoch); err != nil {
 		return nil, err
 	}
 	idLoader := data.TrainLoader(t.Job.Train, t.IDBatch, t.Seed, augOrZero(t.Job.Aug), t.Job.Norm)
@@ -132,27 +122,22 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 		return nil, fmt.Errorf("ID training set has %d images, fewer than one batch of %d", t.Job.Train.N, t.IDBatch)
 	}
 	for epoch := pos.Epoch; epoch < t.Epochs; epoch++ {
-		start := time.Now()
-		startIter := 0
+		ep := &epochRun{Epoch: epoch, Iters: iters, IDLoader: idLoader, Start: time.Now(), Elapsed: elapsed}
 		if epoch == pos.Epoch {
-			startIter = pos.Iter
+			ep.StartIter = pos.Iter
 		}
-		rows, err := t.epochRows(epoch, startIter, samplerState)
-		if err != nil {
+		if ep.Rows, err = t.epochRows(epoch, ep.StartIter, samplerState); err != nil {
 			return nil, err
 		}
-		rec, stopped, err := t.trainEpoch(cancel, epoch, startIter, iters, idLoader, rows, &elapsed, start)
+		rec, err := t.trainEpoch(cancel, ep)
 		if err != nil {
 			return nil, err
-		}
-		if stopped {
-			return nil, ErrInterrupted
 		}
 		if err := t.feedback(epoch); err != nil {
 			return nil, err
 		}
-		elapsed += time.Since(start).Seconds()
-		rec.Seconds = time.Since(start).Seconds()
+		elapsed += time.Since(ep.Start).Seconds()
+		rec.Seconds = time.Since(ep.Start).Seconds()
 		if t.Settings.EvalEvery > 0 && (epoch+1)%t.Settings.EvalEvery == 0 && epoch+1 < t.Epochs {
 			if _, err := t.evaluate(rec, false); err != nil {
 				return nil, err
@@ -169,7 +154,7 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 			return nil, err
 		}
 		t.logf("epoch %d/%d loss %.4f (id %.4f, ood %.4f) train-acc %.3f lr %.4g %.1fs %.0f img/s%s",
-			epoch+1, t.Epochs, rec.Loss, rec.Diagnostics["id_loss"], rec.Diagnostics["ood_loss"], rec.Diagnostics["train_acc"],
+			epoch+1, t.Epochs, rec.Loss, rec.Diagnostics[DiagIDLoss], rec.Diagnostics[DiagOODLoss], rec.Diagnostics[DiagTrainAcc],
 			rec.LR, rec.Seconds, rec.ImagesPerSec, evalSuffix(rec))
 	}
 	last := &store.EpochRecord{Epoch: t.Epochs}
@@ -231,7 +216,7 @@ func (t *Trainer) epochRows(epoch, startIter int, saved []byte) ([]int32, error)
 // feedback gives a learning sampler (POEM) the features it asks for after an epoch.
 func (t *Trainer) feedback(epoch int) error {
 	l, ok := t.Sampler.(sampling.Learner)
-	if !ok || t.Sampler == nil {
+	if !ok {
 		return nil
 	}
 	req := l.FeedbackRequest(epoch)
@@ -246,382 +231,194 @@ func (t *Trainer) feedback(epoch int) error {
 	return l.Feedback(epoch, id, pool)
 }
 
-// scoreRows runs the model in inference mode over src (test transform) and returns what a
-// sampler asked for: p_abs (of a K+1-output model) and the penultimate features.
-func (t *Trainer) scoreRows(src data.Source, pabs, features bool) (sampling.Scores, error) {
-	var s sampling.Scores
-	err := t.inferPass(src, func(logits, feats []float32, n, dim int) {
-		k := t.Model.Outputs
-		for i := range n {
-			if pabs {
-				s.PAbs = append(s.PAbs, pAbs(logits[i*k:(i+1)*k]))
-			}
-		}
-		if features {
-			s.Features = append(s.Features, feats[:n*dim]...)
-			s.Dim = dim
-		}
-	})
-	return s, err
+// epochRun is one epoch to train: iterations [StartIter, Iters) of Epoch (0-based).
+type epochRun struct {
+	Epoch, StartIter, Iters int
+	// IDLoader serves the ID batches; Rows are the pool rows the sampler chose (nil: none).
+	IDLoader *data.Loader
+	Rows     []int32
+	// Start is when the epoch (or its resumed part) began; Elapsed the training seconds of the
+	// run before it.
+	Start   time.Time
+	Elapsed float64
 }
 
-// pAbs is softmax(row)[last], computed stably on the host.
-func pAbs(row []float32) float32 {
-	m := row[0]
-	for _, v := range row {
-		m = max(m, v)
-	}
-	sum := 0.0
-	for _, v := range row {
-		sum += math.Exp(float64(v - m))
-	}
-	return float32(math.Exp(float64(row[len(row)-1]-m)) / sum)
-}
-
-// inferPass feeds src in fixed-size batches (the last one padded, so one executable serves all)
-// and calls fn with the logits and features of the real rows.
-func (t *Trainer) inferPass(src data.Source, fn func(logits, feats []float32, n, dim int)) error {
-	batch := t.Settings.EvalBatch
-	if batch <= 0 {
-		batch = 256
-	}
-	loader := data.ScoringPass(src, nil, batch, t.Job.Norm)
-	e, err := t.exec("infer", t.Model.Infer)
+// trainEpoch trains the iterations of ep and returns its record. When cancel is done it writes a
+// checkpoint of the position reached and returns ErrInterrupted.
+func (t *Trainer) trainEpoch(cancel stdctx.Context, ep *epochRun) (*store.EpochRecord, error) {
+	feed, err := t.openEpoch(ep)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for it := range loader.ItersPerEpoch() {
-		b, err := loader.Batch(0, it)
-		if err != nil {
-			return err
-		}
-		x := padBatch(b, batch)
-		out, err := e.Exec(tensors.FromFlatDataAndDimensions(x, batch, b.H, b.W, b.C))
-		if err != nil {
-			return err
-		}
-		logits := tensors.MustCopyFlatData[float32](out[0])
-		feats := tensors.MustCopyFlatData[float32](out[1])
-		fn(logits, feats, b.N, out[1].Shape().Dimensions[1])
-	}
-	return nil
-}
-
-func padBatch(b *data.Batch, size int) []float32 {
-	if b.N == size {
-		return b.X
-	}
-	x := make([]float32, size*b.H*b.W*b.C)
-	copy(x, b.X)
-	return x
-}
-
-// trainEpoch runs the iterations [startIter, iters) of epoch. It returns stopped=true after
-// writing a checkpoint when cancel is done.
-func (t *Trainer) trainEpoch(cancel stdctx.Context, epoch, startIter, iters int, idLoader *data.Loader,
-	rows []int32, elapsed *float64, epochStart time.Time) (*store.EpochRecord, bool, error) {
-	rec := &store.EpochRecord{Epoch: epoch + 1, Diagnostics: map[string]float64{}}
-	var ood *data.Loader
-	oodBatch := t.OODBatch
-	dos, isDOS := t.Sampler.(sampling.GraphSelector)
-	if t.Sampler != nil {
-		if isDOS {
-			oodBatch = dos.DOSConfig().Candidates
-		}
-		ood = &data.Loader{Src: t.Job.Pool, BatchSize: oodBatch, Order: listOrder{rows}, Aug: t.Job.Aug,
-			Norm: t.Job.Norm, Seed: t.Seed, Stream: 2, DropLast: true}
-		if n := ood.ItersPerEpoch(); n < iters {
-			iters = n // the ID and outlier loaders are zipped: the shorter one ends the epoch
-		}
-	}
-	state := encodeState(rows, t.samplerState())
-	idIt := idLoader.Iterate(epoch, startIter, epoch+1)
-	defer idIt.Close()
-	var oodIt *data.Iterator
-	if ood != nil {
-		oodIt = ood.Iterate(epoch, startIter, epoch+1)
-		defer oodIt.Close()
-	}
-	step, err := t.stepExec(isDOS)
-	if err != nil {
-		return nil, false, err
-	}
-	var sums [numStepOutputs]float64
-	diag := map[string]float64{}
-	images := 0
-	bar := newProgress(t.Settings.Progress, epoch+1, t.Epochs, startIter, iters)
-	for iter := startIter; iter < iters; iter++ {
+	defer feed.close()
+	state := encodeState(ep.Rows, t.samplerState())
+	sums := newEpochSums()
+	bar := newProgress(t.Settings.Progress, ep.Epoch+1, t.Epochs, ep.StartIter, feed.iters)
+	defer bar.done()
+	lr := 0.0
+	for iter := ep.StartIter; iter < feed.iters; iter++ {
 		if cancel.Err() != nil {
-			bar.done()
-			*elapsed += time.Since(epochStart).Seconds()
-			if err := t.save(Position{Epoch: epoch, Iter: iter}, state, *elapsed); err != nil {
-				return nil, false, err
+			if err := t.save(Position{Epoch: ep.Epoch, Iter: iter}, state, ep.Elapsed+time.Since(ep.Start).Seconds()); err != nil {
+				return nil, err
 			}
-			return nil, true, nil
+			return nil, ErrInterrupted
 		}
-		idb, err := idIt.Next()
+		lr = t.Schedule.LR(ep.Epoch, iter, feed.iters)
+		args, images, err := feed.next(ep.Epoch, iter, lr)
 		if err != nil {
-			return nil, false, fmt.Errorf("ID batch (epoch %d, iteration %d): %w", epoch, iter, err)
+			return nil, err
 		}
-		lr := t.Schedule.LR(epoch, iter, iters)
-		args := []any{tensors.FromFlatDataAndDimensions(idb.X, idb.N, idb.H, idb.W, idb.C),
-			tensors.FromFlatDataAndDimensions(idb.Labels, idb.N)}
-		if oodIt != nil {
-			ob, err := oodIt.Next()
-			if err != nil {
-				return nil, false, fmt.Errorf("outlier batch (epoch %d, iteration %d): %w", epoch, iter, err)
-			}
-			args = append(args, tensors.FromFlatDataAndDimensions(ob.X, ob.N, ob.H, ob.W, ob.C))
-			if isDOS {
-				args = append(args, tensors.FromFlatDataAndDimensions(dos.StepUniforms(epoch, iter), dos.DOSConfig().UniformsSize()))
-			}
-			images += t.OODBatch
-		}
-		args = append(args, tensors.FromScalar(float32(lr)))
-		out, err := step.Exec(args...)
+		out, err := feed.step.Exec(args...)
 		if err != nil {
-			return nil, false, fmt.Errorf("train step (epoch %d, iteration %d): %w", epoch, iter, err)
+			return nil, fmt.Errorf("train step (epoch %d, iteration %d): %w", ep.Epoch, iter, err)
 		}
 		vals := make([]float64, len(out))
 		for i, o := range out {
 			vals[i] = float64(tensors.ToScalar[float32](o))
 		}
 		if math.IsNaN(vals[outLoss]) || math.IsInf(vals[outLoss], 0) {
-			return nil, false, fmt.Errorf("loss is %v at epoch %d, iteration %d (id loss %v, outlier loss %v): "+
-				"run stopped; the last good checkpoint (%s) is kept", vals[outLoss], epoch, iter, vals[outIDLoss], vals[outOODLoss], t.checkpointPath())
+			return nil, fmt.Errorf("loss is %v at epoch %d, iteration %d (id loss %v, outlier loss %v): "+
+				"run stopped; the last good checkpoint (%s) is kept", vals[outLoss], ep.Epoch, iter, vals[outIDLoss], vals[outOODLoss], t.checkpointPath())
 		}
-		for i := range numStepOutputs {
-			sums[i] += vals[i]
-		}
-		if isDOS {
-			for i, name := range []string{"dos_inertia", "empty_clusters", "pabs_picks", "pabs_all"} {
-				diag[name] += vals[numStepOutputs+i]
-			}
-		}
-		images += idb.N
-		rec.LR = lr
-		done := iter - startIter + 1
-		bar.update(iter+1, sums[outLoss]/float64(done), float64(images)/time.Since(epochStart).Seconds())
+		sums.add(vals, feed.diagnostics(), images)
+		bar.update(iter+1, sums.loss[outLoss]/float64(sums.steps), float64(sums.images)/time.Since(ep.Start).Seconds())
 		if t.Settings.AfterStep != nil {
-			t.Settings.AfterStep(epoch, iter)
+			t.Settings.AfterStep(ep.Epoch, iter)
 		}
-		if t.Settings.CheckpointEvery > 0 && (iter+1)%t.Settings.CheckpointEvery == 0 && iter+1 < iters {
-			if err := t.save(Position{Epoch: epoch, Iter: iter + 1}, state, *elapsed+time.Since(epochStart).Seconds()); err != nil {
-				return nil, false, err
-			}
-		}
-	}
-	bar.done()
-	n := float64(iters - startIter)
-	if n > 0 {
-		rec.Loss = sums[outLoss] / n
-		rec.Diagnostics["id_loss"], rec.Diagnostics["ood_loss"], rec.Diagnostics["train_acc"] =
-			sums[outIDLoss]/n, sums[outOODLoss]/n, sums[outAccuracy]/n
-		for k, v := range diag {
-			rec.Diagnostics[k] = v / n
-		}
-	}
-	rec.ImagesPerSec = float64(images) / time.Since(epochStart).Seconds()
-	return rec, false, nil
-}
-
-// stepExec returns the method's train-step executable: plain, with an outlier batch, or DOS.
-func (t *Trainer) stepExec(isDOS bool) (*context.Exec, error) {
-	switch {
-	case t.Sampler == nil:
-		return t.exec("plain", t.Model.StepPlain)
-	case isDOS:
-		return t.exec("dos", t.Model.StepDOS)
-	default:
-		return t.exec("outliers", t.Model.StepOutliers)
-	}
-}
-
-// samplerState returns the sampler's own state, for samplers that keep one across epochs.
-func (t *Trainer) samplerState() []byte {
-	if s, ok := t.Sampler.(statefulSampler); ok {
-		b, err := s.MarshalState()
-		if err == nil {
-			return b
-		}
-		t.logf("warning: sampler %s state not saved: %v", t.Sampler.Name(), err)
-	}
-	return nil
-}
-
-func (t *Trainer) restoreSampler(state []byte) error {
-	if len(state) == 0 {
-		return nil
-	}
-	_, own, err := decodeState(state)
-	if err != nil {
-		return err
-	}
-	if s, ok := t.Sampler.(statefulSampler); ok && len(own) > 0 {
-		return s.UnmarshalState(own)
-	}
-	return nil
-}
-
-// encodeState packs the epoch's rows and the sampler's own state.
-func encodeState(rows []int32, own []byte) []byte {
-	var buf bytes.Buffer
-	binary.Write(&buf, binary.LittleEndian, int64(len(rows)))
-	binary.Write(&buf, binary.LittleEndian, rows)
-	buf.Write(own)
-	return buf.Bytes()
-}
-
-func decodeState(b []byte) (rows []int32, own []byte, err error) {
-	r := bytes.NewReader(b)
-	var n int64
-	if err := binary.Read(r, binary.LittleEndian, &n); err != nil || n < 0 || n > int64(len(b)) {
-		return nil, nil, fmt.Errorf("corrupt sampler state")
-	}
-	rows = make([]int32, n)
-	if err := binary.Read(r, binary.LittleEndian, rows); err != nil {
-		return nil, nil, fmt.Errorf("corrupt sampler state: %w", err)
-	}
-	own = b[len(b)-r.Len():]
-	return rows, own, nil
-}
-
-// checkpointPath is the run's checkpoint file.
-func (t *Trainer) checkpointPath() string {
-	return filepath.Join(t.Settings.Dir.File(store.CheckpointDir), "training.ckpt")
-}
-
-func (t *Trainer) save(pos Position, samplerState []byte, elapsed float64) error {
-	if pos.Iter == 0 {
-		// At an epoch boundary the next epoch's rows are chosen afresh; keep the sampler's own state.
-		samplerState = encodeState(nil, t.samplerState())
-	}
-	vars, err := CaptureVariables(t.ctx)
-	if err != nil {
-		return err
-	}
-	c := &Checkpoint{Position: pos, SamplerState: samplerState, Elapsed: elapsed, Vars: vars}
-	if err := os.MkdirAll(t.Settings.Dir.File(store.CheckpointDir), 0o755); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	return c.Save(t.checkpointPath())
-}
-
-// evaluate scores the ID test set and every OOD test set; with final, it also writes the score
-// files and returns the outcome.
-func (t *Trainer) evaluate(rec *store.EpochRecord, final bool) (*Outcome, error) {
-	e, err := t.exec("score", t.Model.ScoreGraph)
-	if err != nil {
-		return nil, err
-	}
-	batch := t.Settings.EvalBatch
-	if batch <= 0 {
-		batch = 256
-	}
-	scoreSet := func(src data.Source) (scores []float64, preds []int32, err error) {
-		loader := data.ScoringPass(src, nil, batch, t.Job.Norm)
-		for it := range loader.ItersPerEpoch() {
-			b, err := loader.Batch(0, it)
-			if err != nil {
-				return nil, nil, err
-			}
-			out, err := e.Exec(tensors.FromFlatDataAndDimensions(padBatch(b, batch), batch, b.H, b.W, b.C))
-			if err != nil {
-				return nil, nil, err
-			}
-			s := tensors.MustCopyFlatData[float32](out[0])
-			p := tensors.MustCopyFlatData[int32](out[1])
-			for i := range b.N {
-				scores = append(scores, float64(s[i]))
-				preds = append(preds, p[i])
-			}
-		}
-		return scores, preds, nil
-	}
-	idScores, preds, err := scoreSet(t.Job.Test)
-	if err != nil {
-		return nil, fmt.Errorf("scoring the ID test set: %w", err)
-	}
-	acc, err := metrics.Accuracy(preds, t.Job.Test.Labels)
-	if err != nil {
-		return nil, err
-	}
-	rec.TestAcc = &acc
-	rec.FPR95 = map[string]float64{}
-	out := &Outcome{IDAccuracy: acc, PerSet: map[string]metrics.Result{}}
-	if final {
-		if err := writeScores(t.Settings.Dir.File(store.ScoresDir), "id-test", idScores); err != nil {
-			return nil, err
-		}
-	}
-	for _, ts := range t.Job.Tests {
-		s, _, err := scoreSet(ts.Images)
-		if err != nil {
-			return nil, fmt.Errorf("scoring test set %s: %w", ts.Name, err)
-		}
-		r, err := metrics.Compute(idScores, s)
-		if err != nil {
-			return nil, fmt.Errorf("metrics of test set %s: %w", ts.Name, err)
-		}
-		out.PerSet[ts.Name] = r
-		rec.FPR95[ts.Name] = r.FPR95
-		if rec.Diagnostics == nil {
-			rec.Diagnostics = map[string]float64{}
-		}
-		rec.Diagnostics["auroc/"+ts.Name] = r.AUROC
-		if final {
-			if err := writeScores(t.Settings.Dir.File(store.ScoresDir), ts.Name, s); err != nil {
+		if t.Settings.CheckpointEvery > 0 && (iter+1)%t.Settings.CheckpointEvery == 0 && iter+1 < feed.iters {
+			if err := t.save(Position{Epoch: ep.Epoch, Iter: iter + 1}, state, ep.Elapsed+time.Since(ep.Start).Seconds()); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return out, nil
+	rec := sums.record(ep.Epoch + 1)
+	rec.LR = lr
+	rec.ImagesPerSec = float64(sums.images) / time.Since(ep.Start).Seconds()
+	return rec, nil
 }
 
-func writeScores(dir, name string, scores []float64) error {
-	if dir == "" {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(dir, name+".npy")
-	var buf bytes.Buffer
-	if err := data.EncodeNPY(&buf, []int{len(scores)}, scores, 1); err != nil {
-		return err
-	}
-	return store.WriteFileAtomic(path, buf.Bytes())
+// epochFeed serves the inputs of an epoch's train steps.
+type epochFeed struct {
+	// iters is the number of iterations of the epoch: the ID batches, or fewer outlier batches.
+	iters   int
+	id, ood *data.Iterator // ood is nil for methods without outliers
+	inGraph sampling.InGraph
+	step    *context.Exec
+	oodSize int // outliers trained on per iteration
 }
 
-// statefulSampler is a sampler whose choices depend on state it keeps across epochs (POEM's
-// posterior buffer); the checkpoint saves that state so that a resumed run continues exactly.
-type statefulSampler interface {
-	MarshalState() ([]byte, error)
-	UnmarshalState([]byte) error
-}
-
-// trimRecords keeps the records of the first epochs epochs in the run's metrics file: those of
-// later epochs were written by a run that stopped before checkpointing them, and will be redone.
-func trimRecords(dir *store.RunDir, epochs int) error {
-	recs, err := dir.Epochs()
+// openEpoch prepares the loaders and the step executable of ep.
+func (t *Trainer) openEpoch(ep *epochRun) (*epochFeed, error) {
+	f := &epochFeed{iters: ep.Iters}
+	var ood *data.Loader
+	if t.Sampler != nil {
+		oodBatch := t.OODBatch
+		if ig, ok := t.Sampler.(sampling.InGraph); ok {
+			f.inGraph, oodBatch = ig, ig.BlockSize()
+		}
+		ood = &data.Loader{Src: t.Job.Pool, BatchSize: oodBatch, Order: listOrder{ep.Rows}, Aug: t.Job.Aug,
+			Norm: t.Job.Norm, Seed: t.Seed, Stream: 2, DropLast: true}
+		// The ID and outlier loaders are zipped: the shorter one ends the epoch.
+		f.iters = min(f.iters, ood.ItersPerEpoch())
+		f.oodSize = t.OODBatch
+	}
+	step, err := t.stepExec(f.inGraph != nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var keep bytes.Buffer
-	dropped := false
-	for _, r := range recs {
-		if r.Epoch > epochs {
-			dropped = true
-			continue
-		}
-		b, err := json.Marshal(r)
+	f.step = step
+	f.id = ep.IDLoader.Iterate(ep.Epoch, ep.StartIter, ep.Epoch+1)
+	if ood != nil {
+		f.ood = ood.Iterate(ep.Epoch, ep.StartIter, ep.Epoch+1)
+	}
+	return f, nil
+}
+
+func (f *epochFeed) close() {
+	f.id.Close()
+	if f.ood != nil {
+		f.ood.Close()
+	}
+}
+
+// next returns the step's arguments for iteration iter and the number of images it trains on.
+func (f *epochFeed) next(epoch, iter int, lr float64) (args []any, images int, err error) {
+	idb, err := f.id.Next()
+	if err != nil {
+		return nil, 0, fmt.Errorf("ID batch (epoch %d, iteration %d): %w", epoch, iter, err)
+	}
+	args = []any{tensors.FromFlatDataAndDimensions(idb.X, idb.N, idb.H, idb.W, idb.C),
+		tensors.FromFlatDataAndDimensions(idb.Labels, idb.N)}
+	images = idb.N
+	if f.ood != nil {
+		ob, err := f.ood.Next()
 		if err != nil {
-			return err
+			return nil, 0, fmt.Errorf("outlier batch (epoch %d, iteration %d): %w", epoch, iter, err)
 		}
-		keep.Write(append(b, '\n'))
+		args = append(args, tensors.FromFlatDataAndDimensions(ob.X, ob.N, ob.H, ob.W, ob.C))
+		if f.inGraph != nil {
+			args = append(args, tensors.FromFlatDataAndDimensions(f.inGraph.StepUniforms(epoch, iter), f.inGraph.UniformsSize()))
+		}
+		images += f.oodSize
 	}
-	if !dropped {
+	return append(args, tensors.FromScalar(float32(lr))), images, nil
+}
+
+// diagnostics names the step's outputs after the common ones (an in-graph sampler's).
+func (f *epochFeed) diagnostics() []string {
+	if f.inGraph == nil {
 		return nil
 	}
-	return store.WriteFileAtomic(dir.File(store.MetricsFile), keep.Bytes())
+	return f.inGraph.Diagnostics()
+}
+
+// epochSums are the running sums of an epoch's step outputs.
+type epochSums struct {
+	steps, images int
+	loss          [numStepOutputs]float64
+	diag          map[string]float64
+}
+
+func newEpochSums() *epochSums { return &epochSums{diag: map[string]float64{}} }
+
+// add adds one step's outputs: the common ones, then one per name of diagNames.
+func (s *epochSums) add(vals []float64, diagNames []string, images int) {
+	s.steps++
+	s.images += images
+	for i := range numStepOutputs {
+		s.loss[i] += vals[i]
+	}
+	for i, name := range diagNames {
+		s.diag[name] += vals[numStepOutputs+i]
+	}
+}
+
+// record returns the epoch's record with the means of the sums.
+func (s *epochSums) record(epoch int) *store.EpochRecord {
+	rec := &store.EpochRecord{Epoch: epoch, Diagnostics: map[string]float64{}}
+	if s.steps == 0 {
+		return rec
+	}
+	n := float64(s.steps)
+	rec.Loss = s.loss[outLoss] / n
+	rec.Diagnostics[DiagIDLoss] = s.loss[outIDLoss] / n
+	rec.Diagnostics[DiagOODLoss] = s.loss[outOODLoss] / n
+	rec.Diagnostics[DiagTrainAcc] = s.loss[outAccuracy] / n
+	for k, v := range s.diag {
+		rec.Diagnostics[k] = v / n
+	}
+	return rec
+}
+
+// stepExec returns the method's train-step executable: plain, with an outlier batch, or with a
+// selection inside the graph.
+func (t *Trainer) stepExec(inGraph bool) (*context.Exec, error) {
+	switch {
+	case t.Sampler == nil:
+		return t.exec("plain", t.Model.StepPlain)
+	case inGraph:
+		return t.exec("in-graph", t.Model.StepInGraph)
+	default:
+		return t.exec("outliers", t.Model.StepOutliers)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/optim"
@@ -26,18 +27,22 @@ func TestDOSStepOnPaperNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := optim.New(optim.PaperConfig())
+	opt, err := optim.New(OptimizerConfig(config.PaperOptim()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const classes, idBatch, candidates, oodBatch, side = 10, 4, 12, 4, 8
 	cfg := sampling.DefaultDOSConfig(candidates, oodBatch)
 	cfg.KMeans.NInit, cfg.KMeans.Iters = 2, 3
-	m := &Model{Arch: arch, Classes: classes, Outputs: classes + 1, Score: "1-pabs", Opt: opt,
-		Loss: Loss{Kind: "absent", Weight: 1}, DOS: &cfg}
+	sel, err := sampling.NewDOSWithConfig(1, candidates, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Model{Arch: arch, Classes: classes, Outputs: classes + 1, Score: "absent", Opt: opt,
+		Loss: Loss{Kind: "absent", Weight: 1}, InGraph: sel}
 	ctx := context.New()
 	ctx.SetParam(context.ParamInitialSeed, int64(3))
-	e, err := context.NewExecAny(testutil.GoBackend(t), ctx, m.StepDOS)
+	e, err := context.NewExecAny(testutil.GoBackend(t), ctx, m.StepInGraph)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,12 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/backend"
 	"github.com/oodlab/dos/models/optim"
 	"github.com/oodlab/dos/sampling"
+	"github.com/oodlab/dos/sampling/ondevice"
 )
 
 // TestStepGraphsForXLA builds the step graphs of the paper's networks at the official shapes
@@ -43,13 +45,17 @@ func TestStepGraphsForXLA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opt, err := optim.New(optim.PaperConfig())
+			opt, err := optim.New(OptimizerConfig(config.PaperOptim()))
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := sampling.DefaultDOSConfig(candidates, picks)
-			m := &Model{Arch: arch, Classes: classes, Outputs: classes + 1, Score: "1-pabs", Opt: opt,
-				Loss: Loss{Kind: "absent", Weight: 1}, DOS: &cfg}
+			dosSampler, err := sampling.NewDOSWithConfig(1, candidates, sampling.DefaultDOSConfig(candidates, picks))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := dosSampler.Config()
+			m := &Model{Arch: arch, Classes: classes, Outputs: classes + 1, Score: "absent", Opt: opt,
+				Loss: Loss{Kind: "absent", Weight: 1}, InGraph: dosSampler}
 			emit := func(step string, build func(ctx *context.Context, g *Graph) []*Node) map[string]int {
 				prog, err := backend.StableHLO(step, func(g *Graph) []*Node { return build(context.New(), g) })
 				if err != nil {
@@ -84,12 +90,12 @@ func TestStepGraphsForXLA(t *testing.T) {
 					Parameter(g, "o", img(picks)), Parameter(g, "lr", shapes.Make(dtypes.Float32)))
 			})
 			dos := emit("dos", func(ctx *context.Context, g *Graph) []*Node {
-				return m.StepDOS(ctx, Parameter(g, "x", img(idBatch)), Parameter(g, "y", shapes.Make(dtypes.Int32, idBatch)),
+				return m.StepInGraph(ctx, Parameter(g, "x", img(idBatch)), Parameter(g, "y", shapes.Make(dtypes.Int32, idBatch)),
 					Parameter(g, "c", img(candidates)), Parameter(g, "u", shapes.Make(dtypes.Float32, cfg.UniformsSize())),
 					Parameter(g, "lr", shapes.Make(dtypes.Float32)))
 			})
 			sel := emit("selection", func(_ *context.Context, g *Graph) []*Node {
-				s := sampling.SelectDOS(Parameter(g, "l", shapes.Make(dtypes.Float32, candidates, classes+1)),
+				s := ondevice.SelectDOS(Parameter(g, "l", shapes.Make(dtypes.Float32, candidates, classes+1)),
 					Parameter(g, "f", shapes.Make(dtypes.Float32, candidates, arch.FeatureSize(classes+1))),
 					Parameter(g, "u", shapes.Make(dtypes.Float32, cfg.UniformsSize())), cfg)
 				return []*Node{s.Indices}

@@ -1,11 +1,17 @@
 package train
 
+// The state of a training run: the checkpoint file (every context variable, the position, the
+// sampler's state and the elapsed time) and the run's metrics records it must agree with.
+
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -13,6 +19,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/internal/atomicfile"
 )
 
 // checkpointMagic starts every checkpoint file, with the format version.
@@ -105,7 +112,7 @@ func (c *Checkpoint) Save(path string) error {
 	if err := gob.NewEncoder(&buf).Encode(c); err != nil {
 		return fmt.Errorf("checkpoint %s: encoding: %w", path, err)
 	}
-	return store.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.Write(path, buf.Bytes())
 }
 
 // LoadCheckpoint reads a checkpoint written by Save. A missing file returns (nil, nil).
@@ -125,4 +132,131 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s: truncated or corrupt: %w", path, err)
 	}
 	return c, nil
+}
+
+// samplerState returns the sampler's own state, for samplers that keep one across epochs.
+func (t *Trainer) samplerState() []byte {
+	if s, ok := t.Sampler.(statefulSampler); ok {
+		b, err := s.MarshalState()
+		if err == nil {
+			return b
+		}
+		t.logf("warning: sampler %s state not saved: %v", t.Sampler.Name(), err)
+	}
+	return nil
+}
+
+func (t *Trainer) restoreSampler(state []byte) error {
+	if len(state) == 0 {
+		return nil
+	}
+	_, own, err := decodeState(state)
+	if err != nil {
+		return err
+	}
+	if s, ok := t.Sampler.(statefulSampler); ok && len(own) > 0 {
+		return s.UnmarshalState(own)
+	}
+	return nil
+}
+
+// encodeState packs the epoch's rows and the sampler's own state.
+func encodeState(rows []int32, own []byte) []byte {
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.LittleEndian, int64(len(rows)))
+	binary.Write(&buf, binary.LittleEndian, rows)
+	buf.Write(own)
+	return buf.Bytes()
+}
+
+func decodeState(b []byte) (rows []int32, own []byte, err error) {
+	r := bytes.NewReader(b)
+	var n int64
+	if err := binary.Read(r, binary.LittleEndian, &n); err != nil || n < 0 || n > int64(len(b)) {
+		return nil, nil, fmt.Errorf("corrupt sampler state")
+	}
+	rows = make([]int32, n)
+	if err := binary.Read(r, binary.LittleEndian, rows); err != nil {
+		return nil, nil, fmt.Errorf("corrupt sampler state: %w", err)
+	}
+	own = b[len(b)-r.Len():]
+	return rows, own, nil
+}
+
+// checkpointPath is the run's checkpoint file.
+func (t *Trainer) checkpointPath() string {
+	return filepath.Join(t.Settings.Dir.File(store.CheckpointDir), "training.ckpt")
+}
+
+func (t *Trainer) save(pos Position, samplerState []byte, elapsed float64) error {
+	if pos.Iter == 0 {
+		// At an epoch boundary the next epoch's rows are chosen afresh; keep the sampler's own state.
+		samplerState = encodeState(nil, t.samplerState())
+	}
+	vars, err := CaptureVariables(t.ctx)
+	if err != nil {
+		return err
+	}
+	c := &Checkpoint{Position: pos, SamplerState: samplerState, Elapsed: elapsed, Vars: vars}
+	if err := os.MkdirAll(t.Settings.Dir.File(store.CheckpointDir), 0o755); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return c.Save(t.checkpointPath())
+}
+
+// statefulSampler is a sampler whose choices depend on state it keeps across epochs (POEM's
+// posterior buffer); the checkpoint saves that state so that a resumed run continues exactly.
+type statefulSampler interface {
+	MarshalState() ([]byte, error)
+	UnmarshalState([]byte) error
+}
+
+// trimRecords keeps the records of the first epochs epochs in the run's metrics file: those of
+// later epochs were written by a run that stopped before checkpointing them, and will be redone.
+func trimRecords(dir *store.RunDir, epochs int) error {
+	recs, err := dir.Epochs()
+	if err != nil {
+		return err
+	}
+	var keep bytes.Buffer
+	dropped := false
+	for _, r := range recs {
+		if r.Epoch > epochs {
+			dropped = true
+			continue
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		keep.Write(append(b, '\n'))
+	}
+	if !dropped {
+		return nil
+	}
+	return atomicfile.Write(dir.File(store.MetricsFile), keep.Bytes())
+}
+
+// resume restores the checkpoint, if any: the variables into t.ctx and the sampler's state. It
+// returns where training stands, the sampler state saved for that epoch and the training
+// seconds so far, and drops the metrics records past the checkpoint.
+func (t *Trainer) resume() (pos Position, samplerState []byte, elapsed float64, err error) {
+	ckpt, err := LoadCheckpoint(t.checkpointPath())
+	if err != nil {
+		return pos, nil, 0, err
+	}
+	if ckpt != nil {
+		if err := RestoreVariables(t.ctx, ckpt.Vars); err != nil {
+			return pos, nil, 0, fmt.Errorf("checkpoint %s: %w", t.checkpointPath(), err)
+		}
+		pos, samplerState, elapsed = ckpt.Position, ckpt.SamplerState, ckpt.Elapsed
+		if err := t.restoreSampler(samplerState); err != nil {
+			return pos, nil, 0, fmt.Errorf("checkpoint %s: sampler state: %w", t.checkpointPath(), err)
+		}
+		t.logf("resuming from epoch %d, iteration %d (%s)", pos.Epoch, pos.Iter, t.checkpointPath())
+	}
+	if err := trimRecords(t.Settings.Dir, pos.Epoch); err != nil {
+		return pos, nil, 0, err
+	}
+	return pos, samplerState, elapsed, nil
 }

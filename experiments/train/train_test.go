@@ -2,12 +2,14 @@ package train
 
 import (
 	stdctx "context"
-	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"testing"
 
+	"github.com/oodlab/dos/internal/testutil"
+
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/sampling"
 )
 
 // tinyRun is a run of method on synthetic MNIST-shaped data small enough for unit tests:
@@ -29,12 +31,12 @@ func tinyRun(t testing.TB, method string) *config.Run {
 	if run.Method.OutliersPerEpoch > 0 {
 		run.Method.OutliersPerEpoch = 64
 	}
-	if run.Method.POEM != nil {
-		run.Method.POEM.Candidates = 96
+	if p, ok := run.Method.SamplerOptions().(*sampling.POEMOptions); ok {
+		p.Candidates = 96
 	}
-	if run.Method.DOS != nil {
-		run.Method.DOS.Candidates = 24
-		run.Method.DOS.NInit = 2
+	if d, ok := run.Method.SamplerOptions().(*sampling.DOSOptions); ok {
+		d.Candidates = 24
+		d.NInit = 2
 	}
 	return run
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/gomlx/gomlx/backends/xla"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/oodlab/dos/internal/assert"
 )
 
 func goBackend(t *testing.T) backends.Backend {
@@ -139,7 +141,7 @@ func TestPadMatchesXLASemantics(t *testing.T) {
 		if !equalInts(got.Shape().Dimensions, wantDims) {
 			t.Fatalf("Pad%v shape = %v, want %v", cfg, got.Shape().Dimensions, wantDims)
 		}
-		assertClose(t, "Pad", tensors.MustCopyFlatData[float64](got), want, 0)
+		assert.Close(t, "Pad", tensors.MustCopyFlatData[float64](got), want, assert.Near(0))
 	}
 }
 
@@ -163,7 +165,7 @@ func TestReverseMatchesReference(t *testing.T) {
 			}
 		}
 	}
-	assertClose(t, "Reverse", tensors.MustCopyFlatData[float64](got), want, 0)
+	assert.Close(t, "Reverse", tensors.MustCopyFlatData[float64](got), want, assert.Near(0))
 }
 
 // TestMaxPoolGradientWithTies checks SelectAndScatterMax through the gradient of max pooling:
@@ -203,7 +205,7 @@ func TestMaxPoolGradientWithTies(t *testing.T) {
 			want[at] += up[oi*3+oj]
 		}
 	}
-	assertClose(t, "max-pool gradient", tensors.MustCopyFlatData[float64](got), want, 1e-12)
+	assert.Close(t, "max-pool gradient", tensors.MustCopyFlatData[float64](got), want, assert.Near(1e-12))
 }
 
 // smallNet exercises every composed op in its gradient: a strided, padded convolution (Reverse
@@ -284,8 +286,8 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		}
 		return g
 	}
-	assertClose(t, "d loss/d input", gx, numeric(x, 0), 1e-6)
-	assertClose(t, "d loss/d kernel", gk, numeric(k, 1), 1e-6)
+	assert.Close(t, "d loss/d input", gx, numeric(x, 0), assert.Near(1e-6))
+	assert.Close(t, "d loss/d kernel", gk, numeric(k, 1), assert.Near(1e-6))
 	nonzero := 0
 	for _, v := range gx {
 		if v != 0 {
@@ -321,21 +323,9 @@ func TestMatchesNativeXLA(t *testing.T) {
 		tensors.FromFlatDataAndDimensions(w, ws...)}
 	l1, gx1, gk1 := gradients(t, goBackend(t), args[0], args[1], args[2])
 	l2, gx2, gk2 := gradients(t, native, args[0], args[1], args[2])
-	assertClose(t, "loss", []float64{l1}, []float64{l2}, 1e-9)
-	assertClose(t, "d/dx", gx1, gx2, 1e-9)
-	assertClose(t, "d/dk", gk1, gk2, 1e-9)
-}
-
-func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		if math.Abs(got[i]-want[i]) > tol*(1+math.Abs(want[i])) {
-			t.Fatalf("%s[%d] = %.10g, want %.10g", what, i, got[i], want[i])
-		}
-	}
+	assert.Close(t, "loss", []float64{l1}, []float64{l2}, assert.Near(1e-9))
+	assert.Close(t, "d/dx", gx1, gx2, assert.Near(1e-9))
+	assert.Close(t, "d/dk", gk1, gk2, assert.Near(1e-9))
 }
 
 func equalInts(a, b []int) bool {

@@ -9,6 +9,8 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/core/tensors/images"
+
+	"github.com/oodlab/dos/internal/assert"
 )
 
 // TestIm2ColMatchesNativeConv compares the im2col convolution with SimpleGo's ConvGeneral on the
@@ -76,7 +78,7 @@ func TestIm2ColMatchesNativeConv(t *testing.T) {
 			if !got[i].Shape().Equal(want[i].Shape()) {
 				t.Fatalf("%s %s: shape %s, want %s", name, what, got[i].Shape(), want[i].Shape())
 			}
-			assertClose(t, name+" "+what, tensors.MustCopyFlatData[float64](got[i]), tensors.MustCopyFlatData[float64](want[i]), 1e-12)
+			assert.Close(t, name+" "+what, tensors.MustCopyFlatData[float64](got[i]), tensors.MustCopyFlatData[float64](want[i]), assert.Near(1e-12))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/oodlab/dos/internal/assert"
 	"github.com/oodlab/dos/internal/testutil"
 )
 
@@ -30,18 +31,6 @@ func run(t *testing.T, b backends.Backend, ctx *context.Context, fn any, inputs 
 		res[i] = tensors.MustCopyFlatData[float32](o)
 	}
 	return res
-}
-
-func assertClose(t *testing.T, what string, got, want []float32, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: got %d values, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		if d := math.Abs(float64(got[i] - want[i])); d > tol*(1+math.Abs(float64(want[i]))) || math.IsNaN(float64(got[i])) {
-			t.Fatalf("%s[%d] = %g, want %g (PyTorch)", what, i, got[i], want[i])
-		}
-	}
 }
 
 func flat(t *testing.T, v *context.Variable) []float32 {
@@ -69,18 +58,18 @@ func TestBatchNormMatchesPyTorch(t *testing.T) {
 	train := run(t, b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		return BatchNorm(ctx.In("bn").Reuse(), x, true)
 	}, x)
-	assertClose(t, "training output", train[0], bnTrainY, 1e-5)
-	assertClose(t, "running mean", flat(t, bnCtx.GetVariable(RunningMeanVar)), bnRunMean, 1e-6)
-	assertClose(t, "running var", flat(t, bnCtx.GetVariable(RunningVarVar)), bnRunVar, 1e-6)
+	assert.Close(t, "training output", train[0], bnTrainY, assert.Near(1e-5))
+	assert.Close(t, "running mean", flat(t, bnCtx.GetVariable(RunningMeanVar)), bnRunMean, assert.Near(1e-6))
+	assert.Close(t, "running var", flat(t, bnCtx.GetVariable(RunningVarVar)), bnRunVar, assert.Near(1e-6))
 
 	trainedMean, trainedVar := flat(t, bnCtx.GetVariable(RunningMeanVar)), flat(t, bnCtx.GetVariable(RunningVarVar))
 	eval := run(t, b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		return BatchNorm(ctx.In("bn").Reuse(), x, false)
 	}, x)
-	assertClose(t, "inference output", eval[0], bnEvalY, 1e-5)
+	assert.Close(t, "inference output", eval[0], bnEvalY, assert.Near(1e-5))
 	// Inference leaves the running statistics alone.
-	assertClose(t, "running mean after inference", flat(t, bnCtx.GetVariable(RunningMeanVar)), trainedMean, 0)
-	assertClose(t, "running var after inference", flat(t, bnCtx.GetVariable(RunningVarVar)), trainedVar, 0)
+	assert.Close(t, "running mean after inference", flat(t, bnCtx.GetVariable(RunningMeanVar)), trainedMean, assert.Near(0))
+	assert.Close(t, "running var after inference", flat(t, bnCtx.GetVariable(RunningVarVar)), trainedVar, assert.Near(0))
 }
 
 func TestBatchNorm1DDefaultInit(t *testing.T) {
@@ -89,10 +78,10 @@ func TestBatchNorm1DDefaultInit(t *testing.T) {
 	out := run(t, b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		return BatchNorm(ctx.In("bn"), x, true)
 	}, tensors.FromFlatDataAndDimensions(bn1X, 5, 3))
-	assertClose(t, "training output", out[0], bn1TrainY, 1e-5)
+	assert.Close(t, "training output", out[0], bn1TrainY, assert.Near(1e-5))
 	bnCtx := ctx.In("bn")
-	assertClose(t, "running mean", flat(t, bnCtx.GetVariable(RunningMeanVar)), bn1RunMean, 1e-6)
-	assertClose(t, "running var", flat(t, bnCtx.GetVariable(RunningVarVar)), bn1RunVar, 1e-6)
+	assert.Close(t, "running mean", flat(t, bnCtx.GetVariable(RunningMeanVar)), bn1RunMean, assert.Near(1e-6))
+	assert.Close(t, "running var", flat(t, bnCtx.GetVariable(RunningVarVar)), bn1RunVar, assert.Near(1e-6))
 	trainable := map[string]bool{ScaleVar: true, OffsetVar: true, RunningMeanVar: false, RunningVarVar: false}
 	for name, want := range trainable {
 		if got := bnCtx.GetVariable(name).Trainable; got != want {
@@ -122,9 +111,9 @@ func TestBatchNormBothModesShareVariables(t *testing.T) {
 			t.Fatalf("inference output[%d] = %g, want %g", i, out[0][i], want)
 		}
 	}
-	assertClose(t, "training output", out[1], bnTrainY, 1e-5)
-	assertClose(t, "running mean", flat(t, bnCtx.GetVariable(RunningMeanVar)), bnRunMean, 1e-6)
-	assertClose(t, "running var", flat(t, bnCtx.GetVariable(RunningVarVar)), bnRunVar, 1e-6)
+	assert.Close(t, "training output", out[1], bnTrainY, assert.Near(1e-5))
+	assert.Close(t, "running mean", flat(t, bnCtx.GetVariable(RunningMeanVar)), bnRunMean, assert.Near(1e-6))
+	assert.Close(t, "running var", flat(t, bnCtx.GetVariable(RunningVarVar)), bnRunVar, assert.Near(1e-6))
 }
 
 func TestConv2DMatchesPyTorch(t *testing.T) {
@@ -139,7 +128,7 @@ func TestConv2DMatchesPyTorch(t *testing.T) {
 		}
 		return y
 	}, tensors.FromFlatDataAndDimensions(convX, 1, 5, 5, 2))
-	assertClose(t, "conv output", out[0], convY, 1e-5)
+	assert.Close(t, "conv output", out[0], convY, assert.Near(1e-5))
 }
 
 func TestDenseMatchesPyTorch(t *testing.T) {
@@ -150,7 +139,7 @@ func TestDenseMatchesPyTorch(t *testing.T) {
 	out := run(t, b, ctx, func(ctx *context.Context, x *graph.Node) *graph.Node {
 		return Dense(ctx.In("fc").Reuse(), x, 4, true)
 	}, tensors.FromFlatDataAndDimensions(denseX, 2, 3))
-	assertClose(t, "dense output", out[0], denseY, 1e-5)
+	assert.Close(t, "dense output", out[0], denseY, assert.Near(1e-5))
 }
 
 func TestPoolingMatchesPyTorch(t *testing.T) {
@@ -158,14 +147,14 @@ func TestPoolingMatchesPyTorch(t *testing.T) {
 	out := run(t, b, context.New(), func(ctx *context.Context, x *graph.Node) (*graph.Node, *graph.Node, *graph.Node, *graph.Node) {
 		return AvgPool(x, 2, 2), AvgPool(x, 3, 2), MaxPool(x, 3, 2, 1), GlobalAvgPool(x)
 	}, tensors.FromFlatDataAndDimensions(poolX, 1, 5, 5, 2))
-	assertClose(t, "avg pool 2/2", out[0], avg22Y, 1e-6)
-	assertClose(t, "avg pool 3/2", out[1], avg32Y, 1e-6)
-	assertClose(t, "max pool 3/2 pad 1", out[2], max321Y, 0)
+	assert.Close(t, "avg pool 2/2", out[0], avg22Y, assert.Near(1e-6))
+	assert.Close(t, "avg pool 3/2", out[1], avg32Y, assert.Near(1e-6))
+	assert.Close(t, "max pool 3/2 pad 1", out[2], max321Y, assert.Near(0))
 	var sum [2]float64
 	for i, v := range poolX {
 		sum[i%2] += float64(v)
 	}
-	assertClose(t, "global avg pool", out[3], []float32{float32(sum[0] / 25), float32(sum[1] / 25)}, 1e-6)
+	assert.Close(t, "global avg pool", out[3], []float32{float32(sum[0] / 25), float32(sum[1] / 25)}, assert.Near(1e-6))
 }
 
 func TestRelu(t *testing.T) {
@@ -174,8 +163,8 @@ func TestRelu(t *testing.T) {
 		y := Relu(x)
 		return y, graph.Gradient(graph.ReduceAllSum(y), x)[0]
 	}, []float32{-1, 0, 2})
-	assertClose(t, "relu", out[0], []float32{0, 0, 2}, 0)
-	assertClose(t, "relu gradient", out[1], []float32{0, 0, 1}, 0)
+	assert.Close(t, "relu", out[0], []float32{0, 0, 2}, assert.Near(0))
+	assert.Close(t, "relu gradient", out[1], []float32{0, 0, 1}, assert.Near(0))
 }
 
 // Initial values have the documented distributions.
@@ -237,8 +226,8 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 		w := c.GetVariable(WeightsVar).ValueGraph(x.Graph())
 		return graph.Gradient(weightedSum(y), x, w)
 	}, tensors.FromFlatDataAndDimensions(convX, 1, 5, 5, 2))
-	assertClose(t, "conv gradient wrt input", out[0], convGradX, 1e-5)
-	assertClose(t, "conv gradient wrt weights", out[1], convGradW, 1e-5)
+	assert.Close(t, "conv gradient wrt input", out[0], convGradX, assert.Near(1e-5))
+	assert.Close(t, "conv gradient wrt weights", out[1], convGradW, assert.Near(1e-5))
 
 	ctx = context.New()
 	bnCtx := ctx.In("bn")
@@ -250,9 +239,9 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 		g := x.Graph()
 		return graph.Gradient(weightedSum(y), x, c.GetVariable(ScaleVar).ValueGraph(g), c.GetVariable(OffsetVar).ValueGraph(g))
 	}, tensors.FromFlatDataAndDimensions(bnX, 2, 2, 3, 2))
-	assertClose(t, "batch norm gradient wrt input", out[0], bnGradX, 1e-4)
-	assertClose(t, "batch norm gradient wrt scale", out[1], bnGradScale, 1e-5)
-	assertClose(t, "batch norm gradient wrt offset", out[2], bnGradOffset, 1e-5)
+	assert.Close(t, "batch norm gradient wrt input", out[0], bnGradX, assert.Near(1e-4))
+	assert.Close(t, "batch norm gradient wrt scale", out[1], bnGradScale, assert.Near(1e-5))
+	assert.Close(t, "batch norm gradient wrt offset", out[2], bnGradOffset, assert.Near(1e-5))
 
 	out = run(t, b, context.New(), func(ctx *context.Context, x *graph.Node) []*graph.Node {
 		return []*graph.Node{
@@ -260,6 +249,6 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 			graph.Gradient(weightedSum(AvgPool(x, 2, 2)), x)[0],
 		}
 	}, tensors.FromFlatDataAndDimensions(poolX, 1, 5, 5, 2))
-	assertClose(t, "max pool 3/2 pad 1 gradient", out[0], max321Grad, 0)
-	assertClose(t, "avg pool 2/2 gradient", out[1], avg22Grad, 1e-6)
+	assert.Close(t, "max pool 3/2 pad 1 gradient", out[0], max321Grad, assert.Near(0))
+	assert.Close(t, "avg pool 2/2 gradient", out[1], avg22Grad, assert.Near(1e-6))
 }

@@ -12,6 +12,6 @@ func ExampleScoreByName() {
 	fmt.Println(err)
 	fmt.Println(objectives.ScoreNames())
 	// Output:
-	// objectives: unknown score "odin", want one of 1-pabs, energy, maxlogit, msp
-	// [1-pabs energy maxlogit msp]
+	// objectives: unknown score "odin", want one of absent, energy, maxlogit, msp
+	// [absent energy maxlogit msp]
 }

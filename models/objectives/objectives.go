@@ -13,21 +13,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 )
 
-// Weights and margins of the outlier losses as the DOS authors ran the baselines
-// (docs/method.md section 3, from the official DOS code at commit 2ca0913).
-const (
-	// AbsentWeight is beta, the weight of AbsentClassLoss in DOS, NTOM and Share.
-	AbsentWeight = 1.0
-	// OEWeight is the weight of OELoss in Outlier Exposure.
-	OEWeight = 0.5
-	// EnergyWeight is the weight of EnergyLoss in Energy fine-tuning and POEM.
-	EnergyWeight = 0.1
-	// EnergyMarginIn is m_in, the energy margin for ID samples.
-	EnergyMarginIn = -25.0
-	// EnergyMarginOut is m_out, the energy margin for outliers.
-	EnergyMarginOut = -7.0
-)
-
 // checkLogits panics (a graph-building error, as in GoMLX) unless logits is [B, C].
 func checkLogits(fn string, logits *graph.Node) {
 	if logits.Rank() != 2 {
@@ -94,7 +79,7 @@ func lastOneHot(c int) []float64 {
 }
 
 // OELoss returns Outlier Exposure's cross-entropy from softmax(z) to the uniform distribution,
-// mean(logsumexp(z) - mean(z)), over outlier logits [B, K]. The caller weights it (OEWeight).
+// mean(logsumexp(z) - mean(z)), over outlier logits [B, K]. The caller weights it (0.5 in OE).
 func OELoss(outlierLogits *graph.Node) *graph.Node {
 	checkLogits("OELoss", outlierLogits)
 	// logsumexp(z) - mean(z) = log(s) - mean(z - max): no large terms cancel.
@@ -105,7 +90,7 @@ func OELoss(outlierLogits *graph.Node) *graph.Node {
 
 // EnergyLoss returns the energy-bounded loss of Liu et al. (2020) on ID and outlier logits
 // [B, K]: mean(relu(E_in - mIn)^2) + mean(relu(mOut - E_out)^2), E = -logsumexp(z). The paper's
-// margins are EnergyMarginIn and EnergyMarginOut; the caller weights it (EnergyWeight).
+// margins are -25 and -7 (method.energy); the caller weights it (0.1 in Energy and POEM).
 func EnergyLoss(idLogits, oodLogits *graph.Node, mIn, mOut float64) *graph.Node {
 	eIn := graph.Neg(LogSumExp(idLogits))
 	eOut := graph.Neg(LogSumExp(oodLogits))

@@ -83,7 +83,7 @@ var scores = map[string]ScoreFn{
 	"msp":      MSP,
 	"maxlogit": MaxLogit,
 	"energy":   Energy,
-	"1-pabs":   OneMinusPAbs,
+	"absent":   OneMinusPAbs,
 }
 
 // ScoreNames returns the names accepted by ScoreByName, sorted.
@@ -96,7 +96,8 @@ func ScoreNames() []string {
 	return names
 }
 
-// ScoreByName returns the test score of the given name: msp, maxlogit, energy or 1-pabs.
+// ScoreByName returns the test score of the given name: msp, maxlogit, energy or absent
+// (1 - p_abs). The names are those of method.score in a run configuration.
 func ScoreByName(name string) (ScoreFn, error) {
 	if fn, ok := scores[name]; ok {
 		return fn, nil
@@ -105,7 +106,7 @@ func ScoreByName(name string) (ScoreFn, error) {
 }
 
 // ScoreNeedsAbsentClass reports whether the named score needs a net with K+1 outputs.
-func ScoreNeedsAbsentClass(name string) bool { return name == "1-pabs" }
+func ScoreNeedsAbsentClass(name string) bool { return name == "absent" }
 
 // Predictions returns the predicted ID class per example, argmax over the first numClasses
 // logits (ties go to the lowest index, as torch.argmax): int32 [B].

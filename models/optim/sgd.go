@@ -2,12 +2,9 @@
 // SGD with (Nesterov) momentum and coupled L2 weight decay, computed exactly as PyTorch's
 // torch.optim.SGD does, and multistep and cosine schedules evaluated on the host.
 //
-// The optimiser works two ways:
-//
-//   - as a GoMLX optimiser ([SGD] implements optimizers.Interface), reading the learning rate
-//     from a context variable that the host sets each step with [SGD.SetLearningRate];
-//   - from a hand-written train-step graph, with [SGD.Apply] (or [SGD.ApplyGradients]) and the
-//     learning rate passed in as a scalar graph input computed by a [Schedule].
+// The train-step graph calls [SGD.Apply] (or [SGD.ApplyGradients]) with the learning rate as a
+// scalar graph input, computed on the host by a [Schedule] for each step. (The project does not
+// use GoMLX's optimizers.Interface and training loop: see docs/design.md.)
 //
 // Momentum buffers are non-trainable context variables under [Scope], so checkpoints save and
 // restore them and a resumed run continues bit for bit.
@@ -17,32 +14,19 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
-	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
-
-	"github.com/janpfeifer/must"
 )
 
-// Scope is the absolute context scope that holds the optimiser's own variables: the learning
-// rate used by [SGD.UpdateGraph] and, under Scope+"/momentum", one momentum buffer per
-// trainable variable (at the trainable variable's scope and name, suffixed "_momentum").
+// Scope is the absolute context scope that holds the optimiser's own variables: under
+// Scope+"/momentum", one momentum buffer per trainable variable (at the trainable variable's
+// scope and name, suffixed "_momentum").
 const Scope = "/optimizers/sgd"
 
-// LearningRateName is the name of the scalar learning-rate variable in [Scope] read by
-// [SGD.UpdateGraph].
-const LearningRateName = "learning_rate"
-
-// Config holds the SGD hyperparameters. The zero value is plain SGD without momentum or decay;
-// see [PaperConfig] for the values the DOS paper trains with.
+// Config holds the SGD hyperparameters. The zero value is plain SGD without momentum or decay.
+// (The paper's values are the run configuration's defaults, in package experiments/config.)
 type Config struct {
-	// LearningRate is the initial value of the learning-rate variable used by [SGD.UpdateGraph].
-	// [SGD.Apply] ignores it: there the learning rate is a graph input.
-	LearningRate float64
-
 	// Momentum is PyTorch's momentum factor mu, in [0, 1). Dampening is always 0.
 	Momentum float64
 
@@ -57,13 +41,6 @@ type Config struct {
 	// example [ExcludeBiasAndNorm]). Nil, the default, decays every trainable variable, batch-norm
 	// scales and offsets and biases included, as the official DOS code does.
 	ExcludeFromDecay func(v *context.Variable) bool
-}
-
-// PaperConfig returns the optimiser settings of the DOS paper and its official code for all
-// methods: lr 0.1, momentum 0.9, Nesterov, weight decay 1e-4 on every parameter
-// (docs/method.md section 2, "Optimisation").
-func PaperConfig() Config {
-	return Config{LearningRate: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-4}
 }
 
 // ExcludeBiasAndNorm reports whether v has rank 0 or 1: biases and batch-norm scales and
@@ -86,8 +63,6 @@ type SGD struct {
 	cfg Config
 }
 
-var _ optimizers.Interface = (*SGD)(nil)
-
 // New validates cfg and returns the optimiser.
 func New(cfg Config) (*SGD, error) {
 	switch {
@@ -97,8 +72,6 @@ func New(cfg Config) (*SGD, error) {
 		return nil, fmt.Errorf("optim: Nesterov momentum needs momentum > 0, got momentum 0")
 	case math.IsNaN(cfg.WeightDecay) || math.IsInf(cfg.WeightDecay, 0) || cfg.WeightDecay < 0:
 		return nil, fmt.Errorf("optim: weight decay %v, want a finite value >= 0", cfg.WeightDecay)
-	case math.IsNaN(cfg.LearningRate) || math.IsInf(cfg.LearningRate, 0) || cfg.LearningRate < 0:
-		return nil, fmt.Errorf("optim: learning rate %v, want a finite value >= 0", cfg.LearningRate)
 	}
 	return &SGD{cfg: cfg}, nil
 }
@@ -204,68 +177,4 @@ func MomentumVar(ctx *context.Context, v *context.Variable) *context.Variable {
 	}
 	// A variable loaded lazily from a checkpoint comes back marked trainable.
 	return buf.SetTrainable(false)
-}
-
-// learningRateVar returns (creating it if needed) the learning-rate variable of UpdateGraph.
-func (o *SGD) learningRateVar(ctx *context.Context, dtype dtypes.DType) *context.Variable {
-	if v := ctx.GetVariableByScopeAndName(Scope, LearningRateName); v != nil {
-		// A variable loaded lazily from a checkpoint comes back marked trainable.
-		return v.SetTrainable(false)
-	}
-	value := must.M1(tensorOfDType(o.cfg.LearningRate, dtype)) // dtype comes from the graph: only float dtypes reach here
-	return ctx.Checked(false).InAbsPath(Scope).VariableWithValue(LearningRateName, value).SetTrainable(false)
-}
-
-// tensorOfDType returns a scalar tensor holding x in the float dtype given.
-func tensorOfDType(x float64, dtype dtypes.DType) (*tensors.Tensor, error) {
-	switch dtype {
-	case dtypes.Float32:
-		return tensors.FromScalar(float32(x)), nil
-	case dtypes.Float64:
-		return tensors.FromScalar(x), nil
-	default:
-		return nil, fmt.Errorf("optim: learning rate dtype %s not supported, want float32 or float64", dtype)
-	}
-}
-
-// SetLearningRate sets, on the host, the learning rate that the graphs built by
-// [SGD.UpdateGraph] read in their next execution (typically each step from a [Schedule]).
-// It creates the variable as float32 if no graph has created it yet.
-func (o *SGD) SetLearningRate(ctx *context.Context, lr float64) error {
-	if math.IsNaN(lr) || math.IsInf(lr, 0) || lr < 0 {
-		return fmt.Errorf("optim: learning rate %v, want a finite value >= 0", lr)
-	}
-	v := o.learningRateVar(ctx, dtypes.Float32)
-	value, err := tensorOfDType(lr, v.DType())
-	if err != nil {
-		return err
-	}
-	return v.SetValue(value)
-}
-
-// UpdateGraph implements optimizers.Interface: one step of loss with the learning rate held in
-// the variable [Scope]/[LearningRateName] (initially Config.LearningRate, changed with
-// [SGD.SetLearningRate]). It also increments GoMLX's global step, as GoMLX optimisers do.
-func (o *SGD) UpdateGraph(ctx *context.Context, g *graph.Graph, loss *graph.Node) {
-	lr := o.learningRateVar(ctx, loss.DType()).ValueGraph(g)
-	optimizers.IncrementGlobalStepGraph(ctx, g, dtypes.Int64)
-	o.Apply(ctx, g, loss, lr)
-}
-
-// UpdateGraphWithGradients lets train.Trainer accumulate gradients over several batches: grads
-// are in the order of ctx.BuildTrainableVariablesGradientsGraph.
-func (o *SGD) UpdateGraphWithGradients(ctx *context.Context, grads []*graph.Node, lossDType dtypes.DType) {
-	if len(grads) == 0 {
-		panic("optim.SGD.UpdateGraphWithGradients: no gradients given")
-	}
-	g := grads[0].Graph()
-	lr := o.learningRateVar(ctx, lossDType).ValueGraph(g)
-	optimizers.IncrementGlobalStepGraph(ctx, g, dtypes.Int64)
-	o.ApplyGradients(ctx, trainableVars(ctx, g), grads, lr)
-}
-
-// Clear implements optimizers.Interface: it deletes the momentum buffers and the
-// learning-rate variable (everything under [Scope]), as for a fresh start of training.
-func (o *SGD) Clear(ctx *context.Context) error {
-	return ctx.InAbsPath(Scope).DeleteVariablesInScope()
 }

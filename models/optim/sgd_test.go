@@ -9,8 +9,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
-	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/oodlab/dos/internal/assert"
 	"github.com/oodlab/dos/internal/testutil"
 )
 
@@ -37,18 +37,6 @@ func tensorOf(dtype dtypes.DType, data []float64, dims ...int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(f, dims...)
 }
 
-func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: got %d values, want %d", what, len(got), len(want))
-	}
-	for i := range want {
-		if math.Abs(got[i]-want[i]) > tol*math.Max(1, math.Abs(want[i])) {
-			t.Errorf("%s[%d] = %.12g, want %.12g (tolerance %g)", what, i, got[i], want[i], tol)
-		}
-	}
-}
-
 // goldenLoss builds the loss of the golden problem: mean((tanh(x @ W + b) - t)^2), with the
 // variables model/w [3,2] and model/b [2] created with the golden initial values.
 func goldenLoss(ctx *context.Context, x, target *Node) *Node {
@@ -70,7 +58,7 @@ func modelVar(t *testing.T, ctx *context.Context, name string) *context.Variable
 }
 
 func configOf(gd sgdGolden) Config {
-	cfg := Config{LearningRate: gd.lrs[0], Momentum: gd.momentum, Nesterov: gd.nesterov, WeightDecay: gd.wd}
+	cfg := Config{Momentum: gd.momentum, Nesterov: gd.nesterov, WeightDecay: gd.wd}
 	if !gd.decayBias {
 		cfg.ExcludeFromDecay = ExcludeBiasAndNorm
 	}
@@ -81,8 +69,8 @@ func configOf(gd sgdGolden) Config {
 func checkState(t *testing.T, ctx *context.Context, gd sgdGolden, tol float64) {
 	t.Helper()
 	w, b := modelVar(t, ctx, "w"), modelVar(t, ctx, "b")
-	assertClose(t, "w", testutil.Float64s(t, w.MustValue()), gd.w, tol)
-	assertClose(t, "b", testutil.Float64s(t, b.MustValue()), gd.b, tol)
+	assert.Close(t, "w", testutil.Float64s(t, w.MustValue()), gd.w, assert.Near(tol))
+	assert.Close(t, "b", testutil.Float64s(t, b.MustValue()), gd.b, assert.Near(tol))
 	bufW, bufB := MomentumVar(ctx, w), MomentumVar(ctx, b)
 	if gd.momentum == 0 {
 		if bufW != nil || bufB != nil {
@@ -96,8 +84,8 @@ func checkState(t *testing.T, ctx *context.Context, gd sgdGolden, tol float64) {
 	if bufW.Trainable || bufB.Trainable {
 		t.Errorf("momentum buffers are trainable")
 	}
-	assertClose(t, "momentum(w)", testutil.Float64s(t, bufW.MustValue()), gd.bufW, tol)
-	assertClose(t, "momentum(b)", testutil.Float64s(t, bufB.MustValue()), gd.bufB, tol)
+	assert.Close(t, "momentum(w)", testutil.Float64s(t, bufW.MustValue()), gd.bufW, assert.Near(tol))
+	assert.Close(t, "momentum(b)", testutil.Float64s(t, bufB.MustValue()), gd.bufB, assert.Near(tol))
 }
 
 var dtypeTols = []struct {
@@ -131,69 +119,11 @@ func TestApplyMatchesPyTorch(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					assertClose(t, "loss", testutil.Float64s(t, out[0]), gd.losses[i:i+1], dt.tol)
+					assert.Close(t, "loss", testutil.Float64s(t, out[0]), gd.losses[i:i+1], assert.Near(dt.tol))
 				}
 				checkState(t, ctx, gd, dt.tol)
 			})
 		}
-	}
-}
-
-// TestUpdateGraphMatchesPyTorch uses the optimizers.Interface path with the learning rate set
-// on the host between steps.
-func TestUpdateGraphMatchesPyTorch(t *testing.T) {
-	backend := testutil.GoBackend(t)
-	var gd sgdGolden
-	for _, g := range sgdGoldens {
-		if g.name == "nesterov_wd0.05_3steps_lrs" {
-			gd = g
-		}
-	}
-	var opt optimizers.Interface
-	sgd, err := New(configOf(gd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt = sgd
-	ctx := context.New()
-	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x, target *Node) *Node {
-		loss := goldenLoss(ctx, x, target)
-		opt.UpdateGraph(ctx, x.Graph(), loss)
-		return loss
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, target := tensorOf(dtypes.Float32, goldenX, 4, 3), tensorOf(dtypes.Float32, goldenT, 4, 2)
-	for i, lr := range gd.lrs {
-		if i > 0 { // The first step uses Config.LearningRate.
-			if err := sgd.SetLearningRate(ctx, lr); err != nil {
-				t.Fatal(err)
-			}
-		}
-		out, err := exec.Exec(x, target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		assertClose(t, "loss", testutil.Float64s(t, out[0]), gd.losses[i:i+1], 3e-6)
-	}
-	checkState(t, ctx, gd, 3e-6)
-	if step := optimizers.GetGlobalStep(ctx); step != 3 {
-		t.Errorf("global step %d after 3 steps, want 3", step)
-	}
-	if err := sgd.SetLearningRate(ctx, math.NaN()); err == nil {
-		t.Errorf("SetLearningRate(NaN) gave no error")
-	}
-
-	// Clear removes the momentum buffers and the learning rate.
-	if err := opt.Clear(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if MomentumVar(ctx, modelVar(t, ctx, "w")) != nil {
-		t.Errorf("momentum buffer still there after Clear")
-	}
-	if ctx.GetVariableByScopeAndName(Scope, LearningRateName) != nil {
-		t.Errorf("learning rate still there after Clear")
 	}
 }
 
@@ -261,40 +191,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{Nesterov: true},
 		{WeightDecay: -1e-4},
 		{WeightDecay: math.Inf(1)},
-		{LearningRate: -0.1},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) gave no error", cfg)
 		}
 	}
-	if _, err := New(PaperConfig()); err != nil {
-		t.Errorf("New(PaperConfig()): %v", err)
+	if _, err := New(Config{Momentum: 0.9, Nesterov: true, WeightDecay: 1e-4}); err != nil {
+		t.Errorf("New(the paper's settings): %v", err)
 	}
-}
-
-// TestUpdateGraphWithGradients checks the path train.Trainer takes when accumulating
-// gradients: gradients in the order of BuildTrainableVariablesGradientsGraph.
-func TestUpdateGraphWithGradients(t *testing.T) {
-	backend := testutil.GoBackend(t)
-	gd := sgdGoldens[1] // nesterov, wd 1e-4, 3 steps of lr 0.1
-	opt, err := New(configOf(gd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.New()
-	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, x, target *Node) *Node {
-		loss := goldenLoss(ctx, x, target)
-		opt.UpdateGraphWithGradients(ctx, ctx.BuildTrainableVariablesGradientsGraph(loss), loss.DType())
-		return loss
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, target := tensorOf(dtypes.Float64, goldenX, 4, 3), tensorOf(dtypes.Float64, goldenT, 4, 2)
-	for range gd.lrs {
-		if _, err := exec.Exec(x, target); err != nil {
-			t.Fatal(err)
-		}
-	}
-	checkState(t, ctx, gd, 1e-12)
 }

@@ -5,26 +5,27 @@
 // verifies the set and prints one JSON object with its split sizes, image
 // shape, label histograms, per-channel mean and standard deviation of the
 // raw pixels (0-255 scale) and the checksum status.
+//
+// A bad command line (no or another subcommand, not exactly one name, an
+// unknown name, a flag error) exits with status 2; a set that is missing or
+// cannot be read, with 1; an interrupt (Ctrl-C) stops the scan with 130.
 package main
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/internal/cli"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "data:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("data", run) }
+
+const usage = "usage: data inspect NAME [--dir DIR]"
 
 // SplitReport describes one split.
 type SplitReport struct {
@@ -45,30 +46,34 @@ type Report struct {
 	ChecksumDetails []string               `json:"checksum_details,omitempty"`
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "inspect" {
-		fmt.Fprintln(stderr, "usage: data inspect NAME [--dir DIR]")
-		return errors.New("want the subcommand inspect")
-	}
+// run is the whole command: flags may come before or after the name.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", data.DefaultDir(), "data directory (default $OOD_DATA, else ./datasets: the experiments command's default)")
-	var pos []string
-	rest := args[1:]
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fs.Usage()
+		return nil
+	}
+	if len(args) == 0 || args[0] != "inspect" {
+		fmt.Fprintln(stderr, usage)
+		return cli.Usagef("want the subcommand inspect")
+	}
+	pos, err := cli.ParseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want exactly one data-set name, got %d", len(pos))
+		return cli.Usagef("want exactly one data-set name, got %d", len(pos))
 	}
-	rep, err := inspect(pos[0], *dir)
+	if _, err := data.Lookup(pos[0]); err != nil {
+		return cli.Usage(err)
+	}
+	rep, err := inspect(ctx, pos[0], *dir)
 	if err != nil {
 		return err
 	}
@@ -77,7 +82,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return enc.Encode(rep)
 }
 
-func inspect(name, dir string) (*Report, error) {
+// inspect reads every split of the set; a cancelled ctx stops it.
+func inspect(ctx context.Context, name, dir string) (*Report, error) {
 	spec, err := data.Lookup(name)
 	if err != nil {
 		return nil, err
@@ -91,7 +97,7 @@ func inspect(name, dir string) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		sr, shape, err := splitStats(src, spec.Classes)
+		sr, shape, err := splitStats(ctx, src, spec.Classes)
 		data.CloseSource(src)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", name, split, err)
@@ -103,13 +109,19 @@ func inspect(name, dir string) (*Report, error) {
 	return rep, nil
 }
 
-// splitStats streams over the images (TI-300K stays memory-mapped).
-func splitStats(src data.Source, classes int) (SplitReport, [3]int, error) {
+// splitStats streams over the images (TI-300K stays memory-mapped), checking
+// ctx every 1024 images.
+func splitStats(ctx context.Context, src data.Source, classes int) (SplitReport, [3]int, error) {
 	h, w, c := src.Dims()
 	sr := SplitReport{N: src.Len()}
 	sum, sq := make([]float64, c), make([]float64, c)
 	buf := make([]uint8, h*w*c)
 	for i := range src.Len() {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return sr, [3]int{}, fmt.Errorf("stopped at image %d of %d: %w", i, src.Len(), err)
+			}
+		}
 		if err := src.Image(i, buf); err != nil {
 			return sr, [3]int{}, err
 		}

@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/oodlab/dos/internal/cli"
 )
 
 // TestInspectCIFAR10 writes a CIFAR-10-format directory byte by byte (not
@@ -46,7 +50,7 @@ func TestInspectCIFAR10(t *testing.T) {
 		os.WriteFile(filepath.Join(sub, f), buf.Bytes(), 0o644)
 	}
 	var out, errb bytes.Buffer
-	if err := run([]string{"inspect", "cifar10", "--dir", dir}, &out, &errb); err != nil {
+	if err := run(context.Background(), []string{"inspect", "cifar10", "--dir", dir}, &out, &errb); err != nil {
 		t.Fatal(err, errb.String())
 	}
 	var rep Report
@@ -78,11 +82,31 @@ func TestInspectCIFAR10(t *testing.T) {
 	if rep.Splits["train"].Mean[0] < 100 || rep.Splits["train"].Mean[2] > 60 {
 		t.Fatalf("channel order looks wrong: %v", rep.Splits["train"].Mean)
 	}
-	// Unknown names and missing sets are errors.
-	if err := run([]string{"inspect", "cifar11", "--dir", dir}, &out, &errb); err == nil {
-		t.Fatal("unknown name accepted")
-	}
-	if err := run([]string{"inspect", "svhn", "--dir", dir}, &out, &errb); err == nil {
-		t.Fatal("missing set accepted")
+	// A bad command line is a usage error (exit status 2), a missing set a
+	// failure (1), an interrupted scan exits 130.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		ctx  context.Context
+		args []string
+		code int
+		want string
+	}{
+		{context.Background(), []string{"inspect", "cifar11", "--dir", dir}, cli.ExitUsage, "cifar11"},
+		{context.Background(), []string{"inspect", "--dir", dir}, cli.ExitUsage, "want exactly one data-set name, got 0"},
+		{context.Background(), []string{"inspect", "cifar10", "svhn"}, cli.ExitUsage, "want exactly one data-set name, got 2"},
+		{context.Background(), []string{"inspect", "cifar10", "--dri", dir}, cli.ExitUsage, "flag provided but not defined: -dri"},
+		{context.Background(), []string{"inpsect", "cifar10"}, cli.ExitUsage, "usage: data inspect NAME [--dir DIR]\ndata: want the subcommand inspect\n"},
+		{context.Background(), nil, cli.ExitUsage, "want the subcommand inspect"},
+		{context.Background(), []string{"--help"}, cli.ExitOK, "usage: data inspect NAME"},
+		{context.Background(), []string{"inspect", "svhn", "--dir", dir}, cli.ExitFailed, "data: svhn: missing"},
+		{cancelled, []string{"inspect", "cifar10", "--dir", dir}, cli.ExitInterrupted, "context canceled"},
+	} {
+		out.Reset()
+		errb.Reset()
+		code := cli.Report("data", run(c.ctx, c.args, &out, &errb), &errb)
+		if code != c.code || !strings.Contains(errb.String(), c.want) || out.Len() != 0 {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d and %q", c.args, code, errb.String(), out.String(), c.code, c.want)
+		}
 	}
 }

@@ -7,46 +7,24 @@
 //
 // A data set already fetched and verified is not downloaded again. Sets that
 // need a licence or login (ImageNet) print what to place where.
+//
+// A bad command line (no or an unknown name, a flag error) exits with status
+// 2, a set that could not be fetched with 1, an interrupt (Ctrl-C, SIGTERM)
+// with 130; a partial download is resumed by the next run.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "fetch:", err)
-		os.Exit(1)
-	}
-}
-
-// parseInterleaved parses flags that may appear before, between or after
-// the positional arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
+func main() { cli.Main("fetch", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
@@ -59,7 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "usage: fetch NAME... [--dir DIR] [--base-url URL] [--quiet]\n       fetch --list\nnames: %s\n", strings.Join(data.Names(), ", "))
 		fs.PrintDefaults()
 	}
-	names, err := parseInterleaved(fs, args)
+	names, err := cli.ParseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
@@ -75,16 +53,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if len(names) == 0 {
 		fs.Usage()
-		return errors.New("no data set named")
+		return cli.Usagef("no data set named")
+	}
+	for _, n := range names {
+		if _, err := data.Lookup(n); err != nil {
+			return cli.Usage(err)
+		}
 	}
 	f := &data.Fetcher{Dir: *dir, BaseURL: *base}
 	if !*quiet {
 		f.Progress = stderr
 	}
 	var failed []string
-	for _, n := range names {
+	for i, n := range names {
 		if err := f.Fetch(ctx, n); err != nil {
 			fmt.Fprintln(stderr, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("not fetched: %s (a partial download resumes on the next run): %w",
+					strings.Join(append(failed, names[i:]...), ", "), ctx.Err())
+			}
 			failed = append(failed, n)
 			continue
 		}

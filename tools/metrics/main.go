@@ -1,5 +1,5 @@
 // Command metrics computes the OOD detection metrics of package
-// benchmarks/metrics for two score files, so that scores written by other
+// experiments/metrics for two score files, so that scores written by other
 // frameworks can be checked with the same code:
 //
 //	go run ./tools/metrics --id id_scores.npy --ood ood_scores.txt
@@ -10,15 +10,17 @@
 // starting with '#' are skipped). The metrics are printed to stdout as one
 // JSON object (field names as metrics.Result; rates are fractions, not %).
 //
-// Bad input (a missing file, an unparsable line, a wrong dtype or shape)
-// prints one line to stderr and exits with status 2.
+// A mistake in the command line (an unknown flag, a missing --id or --ood, an
+// extra argument) exits with status 2; bad input (a missing file, an
+// unparsable line, a wrong dtype or shape) prints one line to stderr and exits
+// with status 1.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,16 +29,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
 	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/metrics"
+	"github.com/oodlab/dos/internal/cli"
 )
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { cli.Main("metrics", run) }
 
-// run is the whole command; it returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
+// run is the whole command.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("metrics", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	idPath := fs.String("id", "", "file of in-distribution scores (.npy float32/float64, or text: one number per line)")
@@ -45,34 +46,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: metrics --id FILE --ood FILE   (scores: higher = more in-distribution)")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "metrics: unexpected argument %q (want only --id FILE --ood FILE)\n", fs.Arg(0))
-		return 2
+		return cli.Usagef("unexpected argument %q (want only --id FILE --ood FILE)", fs.Arg(0))
 	}
 	if *idPath == "" || *oodPath == "" {
-		fmt.Fprintln(stderr, "metrics: both --id FILE and --ood FILE are required")
-		return 2
+		return cli.Usagef("both --id FILE and --ood FILE are required")
 	}
 	id, err := readScores(*idPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "metrics: %v\n", err)
-		return 2
+		return err
 	}
 	ood, err := readScores(*oodPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "metrics: %v\n", err)
-		return 2
+		return err
 	}
 	r, err := metrics.Compute(id, ood)
 	if err != nil {
-		fmt.Fprintf(stderr, "metrics: --id %s --ood %s: %v\n", *idPath, *oodPath, err)
-		return 2
+		return fmt.Errorf("--id %s --ood %s: %w", *idPath, *oodPath, err)
 	}
 	// JSON has no infinities: an infinite threshold is written as a string.
 	out := struct {
@@ -84,11 +77,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		fmt.Fprintf(stderr, "metrics: encoding the result: %v\n", err)
-		return 2
+		return fmt.Errorf("encoding the result: %w", err)
 	}
-	fmt.Fprintln(stdout, string(b))
-	return 0
+	_, err = fmt.Fprintln(stdout, string(b))
+	return err
 }
 
 // readScores reads a .npy or text score file.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oodlab/dos/internal/cli"
 )
 
 // TestFormats runs the command on the same scores stored as float32 .npy,
@@ -29,9 +32,9 @@ func TestFormats(t *testing.T) {
 		{"id_col.npy", "ood.txt"},
 	} {
 		var out, errb bytes.Buffer
-		code := run([]string{"--id", filepath.Join("testdata", pair[0]), "--ood", filepath.Join("testdata", pair[1])}, &out, &errb)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", pair, code, errb.String())
+		err := run(context.Background(), []string{"--id", filepath.Join("testdata", pair[0]), "--ood", filepath.Join("testdata", pair[1])}, &out, &errb)
+		if err != nil {
+			t.Fatalf("%v: %v: %s", pair, err, errb.String())
 		}
 		if n := strings.Count(strings.TrimSpace(out.String()), "\n"); n != 0 {
 			t.Errorf("%v: output is %d lines, want one JSON object on one line", pair, n+1)
@@ -51,22 +54,26 @@ func TestFormats(t *testing.T) {
 	}
 }
 
+// TestBadInput: a bad command line exits 2, bad input 1, each with one line
+// on stderr (a flag error adds the usage).
 func TestBadInput(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		args []string
+		code int
 		want string
 	}{
-		{"missing file", []string{"--id", "testdata/nope.npy", "--ood", "testdata/ood.txt"}, "testdata/nope.npy"},
-		{"bad line", []string{"--id", "testdata/id_f32.npy", "--ood", "testdata/bad.txt"}, `testdata/bad.txt:3: "abc" is not a number`},
-		{"wrong dtype", []string{"--id", "testdata/labels_i8.npy", "--ood", "testdata/ood.txt"}, "dtype i8: want float32"},
-		{"no ood flag", []string{"--id", "testdata/id_f32.npy"}, "both --id FILE and --ood FILE are required"},
-		{"unknown flag", []string{"--idd", "x"}, "flag provided but not defined"},
+		{"missing file", []string{"--id", "testdata/nope.npy", "--ood", "testdata/ood.txt"}, cli.ExitFailed, "metrics: open testdata/nope.npy"},
+		{"bad line", []string{"--id", "testdata/id_f32.npy", "--ood", "testdata/bad.txt"}, cli.ExitFailed, `metrics: testdata/bad.txt:3: "abc" is not a number`},
+		{"wrong dtype", []string{"--id", "testdata/labels_i8.npy", "--ood", "testdata/ood.txt"}, cli.ExitFailed, "dtype i8: want float32"},
+		{"no ood flag", []string{"--id", "testdata/id_f32.npy"}, cli.ExitUsage, "metrics: both --id FILE and --ood FILE are required"},
+		{"extra argument", []string{"--id", "testdata/id_f32.npy", "--ood", "testdata/ood.txt", "more.txt"}, cli.ExitUsage, `unexpected argument "more.txt"`},
+		{"unknown flag", []string{"--idd", "x"}, cli.ExitUsage, "flag provided but not defined"},
 	} {
 		var out, errb bytes.Buffer
-		code := run(c.args, &out, &errb)
-		if code != 2 {
-			t.Errorf("%s: exit %d, want 2", c.name, code)
+		code := cli.Report("metrics", run(context.Background(), c.args, &out, &errb), &errb)
+		if code != c.code {
+			t.Errorf("%s: exit %d, want %d", c.name, code, c.code)
 		}
 		if !strings.Contains(errb.String(), c.want) {
 			t.Errorf("%s: stderr %q, want it to contain %q", c.name, errb.String(), c.want)
@@ -80,8 +87,8 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestExitCode builds and runs the real binary once to check the process
-// exit status and that no stack trace is printed.
+// TestExitCode builds and runs the real binary to check the process exit
+// statuses (bad input 1, bad command line 2) and that no stack trace is printed.
 func TestExitCode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
@@ -90,13 +97,20 @@ func TestExitCode(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--id", "testdata/labels_i8.npy", "--ood", "testdata/ood.txt")
-	out, err := cmd.CombinedOutput()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 2 {
-		t.Fatalf("exit %v, want status 2; output %s", err, out)
-	}
-	if strings.Contains(string(out), "goroutine") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
-		t.Errorf("want one error line, got %q", out)
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--id", "testdata/labels_i8.npy", "--ood", "testdata/ood.txt"}, cli.ExitFailed},
+		{[]string{"--id", "testdata/id_f32.npy"}, cli.ExitUsage},
+	} {
+		out, err := exec.Command(bin, c.args...).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != c.code {
+			t.Fatalf("%v: exit %v, want status %d; output %s", c.args, err, c.code, out)
+		}
+		if strings.Contains(string(out), "goroutine") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("%v: want one error line, got %q", c.args, out)
+		}
 	}
 }

@@ -7,20 +7,21 @@
 //
 // NAME is a registry name (densenet-bc-100, wrn-D-K, resnet18, resnet50,
 // small-cnn, mlp). --classes is the number of outputs (default 10); --input
-// overrides the network's default input shape. Errors are printed on one line
-// and exit with status 2.
+// overrides the network's default input shape. Errors are printed on one line;
+// a bad command line (unknown network, bad --classes or --input, a flag error,
+// which the usage follows) exits with status 2, any other failure with 1.
 package main
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/oodlab/dos/internal/cli"
 	"github.com/oodlab/dos/models"
 )
 
@@ -33,56 +34,39 @@ type Info struct {
 	InputShape  [3]int `json:"input_shape"`
 }
 
-func main() {
-	err := run(os.Args[1:], os.Stdout, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "modelinfo:", err)
-		os.Exit(2)
-	}
-}
+func main() { cli.Main("modelinfo", run) }
 
 // run parses args (flags may come before or after the name) and writes the
 // JSON object to stdout.
-func run(args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("modelinfo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported on one line by main
+	fs.SetOutput(stderr)
 	classes := fs.Int("classes", 10, "number of network outputs (K, or K+1)")
 	input := fs.String("input", "", "input shape HxWxC (default: the network's own)")
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(stderr, "usage: modelinfo NAME [--classes N] [--input HxWxC]\nnetworks: %s, or wrn-D-K with D=6n+4\n",
-					strings.Join(models.Names(), ", "))
-				fs.SetOutput(stderr)
-				fs.PrintDefaults()
-			}
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: modelinfo NAME [--classes N] [--input HxWxC]\nnetworks: %s, or wrn-D-K with D=6n+4\n",
+			strings.Join(models.Names(), ", "))
+		fs.PrintDefaults()
+	}
+	positional, err := cli.ParseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(positional) != 1 {
-		return fmt.Errorf("want exactly one network name, got %d arguments %q (networks: %s)",
+		return cli.Usagef("want exactly one network name, got %d arguments %q (networks: %s)",
 			len(positional), positional, strings.Join(models.Names(), ", "))
 	}
 	arch, err := models.Lookup(positional[0])
 	if err != nil {
-		return err
+		return cli.Usage(err)
 	}
 	if *classes < 1 {
-		return fmt.Errorf("--classes %d: must be >= 1", *classes)
+		return cli.Usagef("--classes %d: must be >= 1", *classes)
 	}
 	shape := arch.InputShape
 	if *input != "" {
 		if shape, err = parseShape(*input); err != nil {
-			return err
+			return cli.Usage(err)
 		}
 	}
 	n, err := models.CountParams(arch, *classes, shape)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/oodlab/dos/internal/cli"
 )
 
 func TestModelInfo(t *testing.T) {
@@ -19,7 +22,7 @@ func TestModelInfo(t *testing.T) {
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
-		if err := run(c.args, &out, &errOut); err != nil {
+		if err := run(context.Background(), c.args, &out, &errOut); err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
 		if strings.Count(out.String(), "\n") != 1 {
@@ -35,16 +38,32 @@ func TestModelInfo(t *testing.T) {
 	}
 }
 
+// TestModelInfoErrors: mistakes in the command line are usage errors (exit
+// status 2) printed on one line, with nothing on stdout; -h prints the usage
+// and exits 0.
 func TestModelInfoErrors(t *testing.T) {
 	for _, args := range [][]string{{"vgg16"}, {}, {"mlp", "resnet18"}, {"mlp", "--classes", "0"}, {"mlp", "--input", "28x28"}, {"wrn-41-2"}} {
 		var out, errOut bytes.Buffer
-		err := run(args, &out, &errOut)
+		err := run(context.Background(), args, &out, &errOut)
 		if err == nil {
 			t.Errorf("%v: no error", args)
 			continue
 		}
-		if strings.Contains(err.Error(), "\n") || out.Len() != 0 {
-			t.Errorf("%v: error %q should be one line with nothing on stdout", args, err)
+		if code := cli.Report("modelinfo", err, &errOut); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, cli.ExitUsage)
 		}
+		if strings.Count(errOut.String(), "\n") != 1 || !strings.HasPrefix(errOut.String(), "modelinfo: ") || out.Len() != 0 {
+			t.Errorf("%v: stderr %q should be one line with nothing on stdout", args, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"mlp", "--classes", "x"}, &out, &errOut)
+	if code := cli.Report("modelinfo", err, &errOut); code != cli.ExitUsage || !strings.Contains(errOut.String(), `invalid value "x" for flag -classes`) {
+		t.Errorf("--classes x: exit %d, stderr %q", code, errOut.String())
+	}
+	errOut.Reset()
+	err = run(context.Background(), []string{"-h"}, &out, &errOut)
+	if code := cli.Report("modelinfo", err, &errOut); code != cli.ExitOK || !strings.Contains(errOut.String(), "usage: modelinfo NAME") || out.Len() != 0 {
+		t.Errorf("-h: exit %d, stderr %q", code, errOut.String())
 	}
 }

@@ -11,11 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
 	"github.com/oodlab/dos/benchmarks/report"
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/grids"
+	"github.com/oodlab/dos/experiments/metrics"
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/internal/cli"
 )
 
 // Options are the command's settings.
@@ -49,7 +50,7 @@ type RunEntry struct {
 	Name string
 	// Dir is the run directory.
 	Dir *store.RunDir
-	// Result is what report.Collect read (status, metrics, epochs).
+	// Result is what store.Collect read (status, metrics, epochs).
 	Result report.RunResult
 	// Results is results.json of a done run (nil otherwise).
 	Results *store.Results
@@ -109,11 +110,11 @@ func (r *Report) Counts() Counts {
 func gather(opts Options) (*Report, error) {
 	g, err := grids.Load(opts.GridArg)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, cli.Usage(err)
 	}
 	runs, err := g.Expand(nil)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, cli.Usage(err)
 	}
 	if fi, err := os.Stat(opts.Runs); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -128,15 +129,16 @@ func gather(opts Options) (*Report, error) {
 		opts.Out = filepath.Join(gridDir, "report")
 	}
 	st := &store.Store{Root: opts.Runs} // not store.Open: reading must not create anything
-	col, err := report.Collect(st, g.Name, runs)
+	col, err := store.Collect(st, g.Name, runs)
 	if err != nil {
 		return nil, err
 	}
+	results := report.FromStore(col)
 	rep := &Report{Opts: opts, Grid: g, GridDir: gridDir}
 	expected := map[string]bool{}
 	for i, r := range runs {
-		d := col.Dirs[i]
-		e := RunEntry{Name: filepath.Base(d.Path), Dir: d, Result: col.Runs[i], EpochsDone: len(col.Runs[i].Epochs)}
+		d := col.Runs[i].Dir
+		e := RunEntry{Name: filepath.Base(d.Path), Dir: d, Result: results[i], EpochsDone: len(results[i].Epochs)}
 		expected[e.Name] = true
 		if b, err := os.ReadFile(d.File(store.ConfigFile)); err == nil {
 			e.ConfigYAML, e.ConfigStored = string(b), true

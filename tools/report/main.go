@@ -31,60 +31,42 @@
 //
 // Exit status: 0 when the report was written (warnings included), 1 when the
 // store is missing or empty or the report cannot be written, 2 for a bad
-// command line (unknown flag, missing or unknown --grid, bad --fpr).
+// command line (unknown flag, missing or unknown --grid, bad --fpr), 130 when
+// interrupted (Ctrl-C, SIGTERM) before the report was complete.
 package main
 
 import (
-	"errors"
+	"context"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
+
+	"github.com/oodlab/dos/internal/cli"
 )
 
-// Exit statuses.
-const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
-)
+func main() { cli.Main("report", run) }
 
-func main() {
-	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr, time.Now))
+// run is the command; the report is stamped with the current time.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return makeReport(ctx, args, stdout, stderr, time.Now)
 }
 
-// usageError marks an error of the command line (exit status 2).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// cli runs the command with args and returns the exit status. now gives the
-// time stamped on the report (tests fix it).
-func cli(args []string, stdout, stderr io.Writer, now func() time.Time) int {
+// makeReport is run with now, the clock of the time stamped on the report
+// (tests fix it).
+func makeReport(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
 	opts, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintln(stderr, "report:", err)
-		return exitUsage
+		return err
 	}
 	opts.Now = now()
 	rep, err := gather(opts)
 	if err != nil {
-		fmt.Fprintln(stderr, "report:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			return exitUsage
-		}
-		return exitFailed
+		return err
 	}
-	files, err := write(rep)
+	files, err := write(ctx, rep)
 	if err != nil {
-		fmt.Fprintln(stderr, "report:", err)
-		return exitFailed
+		return err
 	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
@@ -93,37 +75,34 @@ func cli(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	fmt.Fprintf(stdout, "grid %s: %d runs: %d done, %d running, %d failed, %d missing\n",
 		rep.Grid.Name, len(rep.Runs), c.Done, c.Running, c.Failed, c.Missing)
 	fmt.Fprintf(stdout, "report written to %s (%d files): %s\n", rep.Opts.Out, len(files), rep.Opts.Out+"/report.html")
-	return exitOK
+	return nil
 }
 
-// parseFlags reads the command line into options (Now left zero).
+// parseFlags reads the command line into options (Now left zero); its errors
+// are usage errors.
 func parseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs.SetOutput(stderr)
 	grid := fs.String("grid", "", "grid: an embedded name (go run ./experiments --list) or a YAML file")
 	runs := fs.String("runs", "runs", "run store directory (the --out of go run ./experiments)")
 	out := fs.String("out", "", "output directory (default <runs>/<grid>/report)")
 	fpr := fs.String("fpr", "id", "FPR95 convention of the tables: id (ID-positive, the DOS paper's) or ood (OOD-positive, OpenOOD v1.5)")
-	usage := func() {
+	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run ./tools/report --grid NAME|FILE [--runs DIR] [--out DIR] [--fpr id|ood]")
-		fs.SetOutput(stderr)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage()
-		}
+	if err := cli.Parse(fs, args); err != nil {
 		return Options{}, err
 	}
 	if fs.NArg() > 0 {
-		return Options{}, fmt.Errorf("unexpected arguments %q (flags only; see --help)", fs.Args())
+		return Options{}, cli.Usagef("unexpected arguments %q (flags only; see --help)", fs.Args())
 	}
 	if *grid == "" {
-		return Options{}, fmt.Errorf("--grid is required: an embedded grid name (go run ./experiments --list) or a grid YAML file")
+		return Options{}, cli.Usagef("--grid is required: an embedded grid name (go run ./experiments --list) or a grid YAML file")
 	}
 	conv, err := parseFPR(*fpr)
 	if err != nil {
-		return Options{}, err
+		return Options{}, cli.Usage(err)
 	}
 	return Options{GridArg: *grid, Runs: *runs, Out: *out, Convention: conv}, nil
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"flag"
+	"context"
 	"math"
 	"os"
 	"os/exec"
@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
 	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/metrics"
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/internal/assert"
+	"github.com/oodlab/dos/internal/cli"
+	"github.com/oodlab/dos/sampling"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files from the current output")
 
 // tinyGrid is the test grid: the paper's CIFAR-100 benchmark, 3 methods x 3 seeds.
 const tinyGrid = `name: tiny
@@ -109,8 +110,8 @@ func buildStore(t *testing.T) *fixture {
 				}
 			}
 			if m == "dos" {
-				rec.Diagnostics = map[string]float64{"dos_inertia": 100 - 10*float64(ep), "pabs_picks": 0.2 + 0.1*float64(ep),
-					"pabs_all": 0.5 + 0.1*float64(ep), "empty_clusters": 0}
+				rec.Diagnostics = map[string]float64{sampling.DiagInertia: 100 - 10*float64(ep), sampling.DiagPAbsPicks: 0.2 + 0.1*float64(ep),
+					sampling.DiagPAbsAll: 0.5 + 0.1*float64(ep), sampling.DiagEmptyClusters: 0}
 			}
 			if err := d.AppendEpoch(rec); err != nil {
 				t.Fatal(err)
@@ -185,32 +186,24 @@ func buildStore(t *testing.T) *fixture {
 	return f
 }
 
-// runCLI runs the command and returns exit status, stdout and stderr.
+// runCLI runs the command at fixedNow and returns exit status, stdout and
+// stderr (with the error as the command prints it).
 func runCLI(args ...string) (int, string, string) {
+	return runCLICtx(context.Background(), args...)
+}
+
+// runCLICtx is runCLI with ctx.
+func runCLICtx(ctx context.Context, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := cli(args, &out, &errb, func() time.Time { return fixedNow })
+	err := makeReport(ctx, args, &out, &errb, func() time.Time { return fixedNow })
+	code := cli.Report("report", err, &errb)
 	return code, out.String(), errb.String()
 }
 
+// checkGolden compares got with testdata/NAME.golden (go test -update rewrites it).
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./tools/report -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s (go test ./tools/report -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", name, path, got, want)
-	}
+	assert.Golden(t, filepath.Join("testdata", name+".golden"), got)
 }
 
 // readOut reads an output file with the fixture's temporary paths replaced.
@@ -228,7 +221,7 @@ func TestReportGolden(t *testing.T) {
 	f := buildStore(t)
 	out := filepath.Join(t.TempDir(), "report")
 	code, stdout, stderr := runCLI("--grid", f.gridFile, "--runs", f.runs, "--out", out)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	if !strings.Contains(stdout, "9 runs: 5 done, 1 running, 2 failed, 1 missing") {
@@ -318,7 +311,7 @@ func checkHTML(t *testing.T, html string, f *fixture) {
 func TestReportOODConvention(t *testing.T) {
 	f := buildStore(t)
 	out := filepath.Join(t.TempDir(), "r")
-	if code, _, stderr := runCLI("--grid", f.gridFile, "--runs", f.runs, "--out", out, "--fpr", "ood"); code != exitOK {
+	if code, _, stderr := runCLI("--grid", f.gridFile, "--runs", f.runs, "--out", out, "--fpr", "ood"); code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	tab := f.readOut(t, out, "table.md")
@@ -344,7 +337,7 @@ func TestDefaultOut(t *testing.T) {
 	f := buildStore(t)
 	for i := range 2 {
 		code, _, stderr := runCLI("--grid", f.gridFile, "--runs", f.runs)
-		if code != exitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("run %d: exit %d: %s", i, code, stderr)
 		}
 		if strings.Contains(stderr, filepath.Join("tiny", "report")) {
@@ -366,14 +359,14 @@ func TestBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no grid", []string{"--runs", f.runs}, exitUsage, "--grid is required"},
-		{"unknown grid", []string{"--grid", "no-such-grid", "--runs", f.runs}, exitUsage, "no-such-grid"},
-		{"bad fpr", []string{"--grid", f.gridFile, "--runs", f.runs, "--fpr", "both"}, exitUsage, `--fpr "both"`},
-		{"unknown flag", []string{"--grid", f.gridFile, "--colour"}, exitUsage, "colour"},
-		{"extra argument", []string{"--grid", f.gridFile, "extra"}, exitUsage, "extra"},
-		{"missing store", []string{"--grid", f.gridFile, "--runs", missing}, exitFailed, "run store " + missing + " does not exist"},
-		{"empty store", []string{"--grid", f.gridFile, "--runs", empty}, exitFailed, "no runs of grid tiny in " + filepath.Join(empty, "tiny")},
-		{"store is a file", []string{"--grid", f.gridFile, "--runs", f.gridFile}, exitFailed, f.gridFile + " is not a directory"},
+		{"no grid", []string{"--runs", f.runs}, cli.ExitUsage, "--grid is required"},
+		{"unknown grid", []string{"--grid", "no-such-grid", "--runs", f.runs}, cli.ExitUsage, "no-such-grid"},
+		{"bad fpr", []string{"--grid", f.gridFile, "--runs", f.runs, "--fpr", "both"}, cli.ExitUsage, `--fpr "both"`},
+		{"unknown flag", []string{"--grid", f.gridFile, "--colour"}, cli.ExitUsage, "colour"},
+		{"extra argument", []string{"--grid", f.gridFile, "extra"}, cli.ExitUsage, "extra"},
+		{"missing store", []string{"--grid", f.gridFile, "--runs", missing}, cli.ExitFailed, "run store " + missing + " does not exist"},
+		{"empty store", []string{"--grid", f.gridFile, "--runs", empty}, cli.ExitFailed, "no runs of grid tiny in " + filepath.Join(empty, "tiny")},
+		{"store is a file", []string{"--grid", f.gridFile, "--runs", f.gridFile}, cli.ExitFailed, f.gridFile + " is not a directory"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -395,8 +388,29 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr := runCLI("--grid", f.gridFile, "--runs", onlyStray)
-	if code != exitFailed || !strings.Contains(stderr, "no runs of grid tiny") || !strings.Contains(stderr, "1 other directory") {
+	if code != cli.ExitFailed || !strings.Contains(stderr, "no runs of grid tiny") || !strings.Contains(stderr, "1 other directory") {
 		t.Errorf("store with only another grid's run: exit %d, %q", code, stderr)
+	}
+	// -h prints the usage and exits 0.
+	code, stdout, stderr := runCLI("-h")
+	if code != cli.ExitOK || !strings.Contains(stderr, "usage: go run ./tools/report --grid") || !strings.Contains(stderr, "-fpr") || stdout != "" {
+		t.Errorf("-h: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestInterrupted: a cancelled context stops the report before report.html
+// and the command exits 130.
+func TestInterrupted(t *testing.T) {
+	f := buildStore(t)
+	out := filepath.Join(t.TempDir(), "report")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code, stdout, stderr := runCLICtx(ctx, "--grid", f.gridFile, "--runs", f.runs, "--out", out)
+	if code != cli.ExitInterrupted || !strings.Contains(stderr, "report: "+out+": report not complete: context canceled") || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit %d", code, stdout, stderr, cli.ExitInterrupted)
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.html")); err == nil {
+		t.Errorf("report.html written by an interrupted run")
 	}
 }
 
@@ -414,7 +428,7 @@ func TestRenderChromium(t *testing.T) {
 	}
 	f := buildStore(t)
 	out := filepath.Join(t.TempDir(), "r")
-	if code, _, stderr := runCLI("--grid", f.gridFile, "--runs", f.runs, "--out", out); code != exitOK {
+	if code, _, stderr := runCLI("--grid", f.gridFile, "--runs", f.runs, "--out", out); code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	png := filepath.Join(t.TempDir(), "shot.png")

@@ -2,17 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
 	"github.com/oodlab/dos/benchmarks/report"
 	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/metrics"
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/sampling"
 )
 
 // Section is the tables and plots of one benchmark and network of the grid
@@ -49,8 +51,9 @@ type Plot struct {
 }
 
 // write makes the output directory and writes every file; it returns the
-// files written, relative to the output directory.
-func write(rep *Report) ([]string, error) {
+// files written, relative to the output directory. A cancelled ctx stops it
+// between sections, before the report files.
+func write(ctx context.Context, rep *Report) ([]string, error) {
 	out := rep.Opts.Out
 	if err := os.MkdirAll(filepath.Join(out, "plots"), 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
@@ -63,8 +66,17 @@ func write(rep *Report) ([]string, error) {
 		files = append(files, name)
 		return nil
 	}
+	interrupted := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: report not complete: %w", out, err)
+		}
+		return nil
+	}
 	secs := sections(rep)
 	for _, s := range secs {
+		if err := interrupted(); err != nil {
+			return nil, err
+		}
 		buildTables(rep, s)
 		if s.Table != nil {
 			for _, f := range []struct{ ext, text string }{{"md", s.Table.Markdown()}, {"csv", s.Table.CSV()}, {"tex", s.Table.LaTeX()}} {
@@ -86,6 +98,9 @@ func write(rep *Report) ([]string, error) {
 		for _, p := range s.Plots {
 			files = append(files, "plots/"+p.Base+".svg", "plots/"+p.Base+".png")
 		}
+	}
+	if err := interrupted(); err != nil {
+		return nil, err
 	}
 	if err := put("report.md", []byte(markdownReport(rep, secs))); err != nil {
 		return nil, err
@@ -201,8 +216,8 @@ func buildPlots(rep *Report, s *Section) error {
 	}
 	hasDiag := slices.ContainsFunc(s.PlotRuns, func(r report.RunResult) bool {
 		return slices.ContainsFunc(r.Epochs, func(e report.EpochRecord) bool {
-			_, a := e.Diagnostics[report.DiagInertia]
-			_, b := e.Diagnostics[report.DiagPAbsPicks]
+			_, a := e.Diagnostics[sampling.DiagInertia]
+			_, b := e.Diagnostics[sampling.DiagPAbsPicks]
 			return a || b
 		})
 	})
@@ -214,7 +229,7 @@ func buildPlots(rep *Report, s *Section) error {
 			return err
 		}
 	} else {
-		s.Notes = append(s.Notes, "DOS diagnostics: not drawn: no run records "+report.DiagInertia+" or "+report.DiagPAbsPicks+".")
+		s.Notes = append(s.Notes, "DOS diagnostics: not drawn: no run records "+sampling.DiagInertia+" or "+sampling.DiagPAbsPicks+".")
 	}
 	if withEpochs {
 		fig, err := report.EpochTimes(s.PlotRuns)

@@ -30,11 +30,13 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/train"
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/backend"
 	"github.com/oodlab/dos/models/optim"
 	"github.com/oodlab/dos/sampling"
+	"github.com/oodlab/dos/sampling/ondevice"
 )
 
 // Methods accepted by Config.Method.
@@ -201,12 +203,16 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 			return nil, err
 		}
 		res.Params = n
-		opt, err := optim.New(optim.PaperConfig())
+		opt, err := optim.New(train.OptimizerConfig(config.PaperOptim()))
+		if err != nil {
+			return nil, err
+		}
+		dosSampler, err := sampling.NewDOSWithConfig(cfg.Seed, cfg.Candidates, r.dos)
 		if err != nil {
 			return nil, err
 		}
 		r.model = &train.Model{Arch: arch, Classes: cfg.Classes, Outputs: cfg.Classes + 1,
-			Loss: train.Loss{Kind: "absent", Weight: 1}, Score: "1-pabs", Opt: opt, DOS: &r.dos}
+			Loss: train.Loss{Kind: "absent", Weight: 1}, Score: "absent", Opt: opt, InGraph: dosSampler}
 		if cfg.Programs {
 			res.Backend, res.Device = "stablehlo", "none: programs emitted, not compiled or run"
 			if err := r.emitPrograms(res); err != nil {
@@ -412,7 +418,7 @@ func (r *runner) part(name string) part {
 			inputs: []shapes.Shape{img(c.IDBatch), shapes.Make(dtypes.Int32, c.IDBatch), img(c.Candidates),
 				f32(r.dos.UniformsSize()), f32()},
 			fn: func(ctx *context.Context, in []*graph.Node) []*graph.Node {
-				return r.model.StepDOS(ctx, in[0], in[1], in[2], in[3], in[4])
+				return r.model.StepInGraph(ctx, in[0], in[1], in[2], in[3], in[4])
 			},
 			args: func(i int) []any {
 				return []any{r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
@@ -431,7 +437,7 @@ func (r *runner) part(name string) part {
 		return part{name: "selection", images: c.Candidates,
 			inputs: []shapes.Shape{f32(c.Candidates, c.Classes+1), f32(c.Candidates, r.featDim), f32(r.dos.UniformsSize())},
 			fn: func(_ *context.Context, in []*graph.Node) []*graph.Node {
-				s := sampling.SelectDOS(in[0], in[1], in[2], r.dos)
+				s := ondevice.SelectDOS(in[0], in[1], in[2], r.dos)
 				return []*graph.Node{s.Inertia, s.Indices}
 			},
 			args: func(i int) []any {
@@ -439,14 +445,14 @@ func (r *runner) part(name string) part {
 					tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim), r.uniforms()}
 			}}
 	case partClustering:
-		// sampling.KMeans alone on [Candidates, featDim] unit vectors.
+		// ondevice.KMeans alone on [Candidates, featDim] unit vectors.
 		km := r.dos.KMeans
 		km.K = c.OODBatch
 		_, feats := r.hostFeatures(c.Candidates, r.featDim, 1)
 		return part{name: "clustering", images: c.Candidates,
-			inputs: []shapes.Shape{f32(c.Candidates, r.featDim), km.UniformsShape()},
+			inputs: []shapes.Shape{f32(c.Candidates, r.featDim), ondevice.UniformsShape(km)},
 			fn: func(_ *context.Context, in []*graph.Node) []*graph.Node {
-				res := sampling.KMeans(in[0], in[1], km)
+				res := ondevice.KMeans(in[0], in[1], km)
 				return []*graph.Node{res.Inertia, res.Assign}
 			},
 			args: func(i int) []any {

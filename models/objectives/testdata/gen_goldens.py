@@ -4,7 +4,7 @@
 Run (from models/objectives):
   /usr/bin/python3 testdata/gen_goldens.py > golden_test.go && gofmt -w golden_test.go
 Tested with torch 1.13. The Go tests pin the printed values; Python is not needed to run them.
-Losses follow the official OE / Energy / DOS code; scores follow docs/method.md section 3.
+Losses follow the official OE / Energy / DOS code; scores follow docs/method.md sections 4 and 5.
 All logits are exactly representable in float32.
 """
 import torch

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write score files in every accepted format and the metrics scikit-learn
 gives for them, for main_test.go. Run here with /usr/bin/python3 (numpy 1.24,
-scikit-learn 1.2). Formulas as in benchmarks/metrics/testdata/gen_goldens.py.
+scikit-learn 1.2). Formulas as in experiments/metrics/testdata/gen_goldens.py.
 """
 import json
 import math

@@ -9,22 +9,22 @@
 // It prints "FILE: WxH, C distinct colours, P% non-background pixels" and
 // exits 0 when there are at least --min-colours colours (default 16) and at
 // least --min-ink percent non-background pixels (default 0.5); 1 when the
-// image looks blank; 2 for a bad command line or an unreadable file.
+// image looks blank or cannot be read as a PNG; 2 for a bad command line.
 package main
 
 import (
-	"errors"
+	"context"
 	"flag"
 	"fmt"
 	"image"
 	"image/png"
 	"io"
 	"os"
+
+	"github.com/oodlab/dos/internal/cli"
 )
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { cli.Main("pngcheck", run) }
 
 // Stats describes an image's content.
 type Stats struct {
@@ -59,38 +59,37 @@ func Measure(img image.Image) Stats {
 	return s
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pngcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	minColours := fs.Int("min-colours", 16, "fewest distinct colours of a non-blank image")
 	minInk := fs.Float64("min-ink", 0.5, "least percentage of non-background pixels of a non-blank image")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	const usage = "usage: pngcheck [--min-colours N] [--min-ink F] FILE.png"
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: pngcheck [--min-colours N] [--min-ink F] FILE.png")
-		return 2
+		fmt.Fprintln(stderr, usage)
+		return cli.Usagef("want one PNG file, got %d arguments", fs.NArg())
 	}
 	path := fs.Arg(0)
 	f, err := os.Open(path)
 	if err != nil {
-		fmt.Fprintln(stderr, "pngcheck:", err)
-		return 2
+		return err
 	}
 	defer f.Close()
 	img, err := png.Decode(f)
 	if err != nil {
-		fmt.Fprintf(stderr, "pngcheck: %s: not a PNG image: %v\n", path, err)
-		return 2
+		return fmt.Errorf("%s: not a PNG image: %w", path, err)
 	}
 	s := Measure(img)
 	fmt.Fprintf(stdout, "%s: %dx%d, %d distinct colours, %.1f%% non-background pixels\n", path, s.Width, s.Height, s.Colours, s.Ink)
 	if s.Colours < *minColours || s.Ink < *minInk {
-		fmt.Fprintf(stderr, "pngcheck: %s looks blank (want at least %d colours and %.1f%% non-background pixels)\n", path, *minColours, *minInk)
-		return 1
+		return fmt.Errorf("%s looks blank (want at least %d colours and %.1f%% non-background pixels)", path, *minColours, *minInk)
 	}
-	return 0
+	return nil
 }

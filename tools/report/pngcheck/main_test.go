@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/color"
 	"image/png"
@@ -9,7 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oodlab/dos/internal/cli"
 )
+
+// check runs the command and returns its exit status, printing its error to
+// stderr as main does.
+func check(args []string, stdout, stderr *bytes.Buffer) int {
+	return cli.Report("pngcheck", run(context.Background(), args, stdout, stderr), stderr)
+}
 
 func writePNG(t *testing.T, img image.Image) string {
 	t.Helper()
@@ -30,7 +39,8 @@ func TestBlankAndDrawn(t *testing.T) {
 		blank.Pix[i] = 255
 	}
 	var out, errb bytes.Buffer
-	if code := run([]string{writePNG(t, blank)}, &out, &errb); code != 1 || !strings.Contains(out.String(), "40x30, 1 distinct colours, 0.0% non-background") {
+	if code := check([]string{writePNG(t, blank)}, &out, &errb); code != cli.ExitFailed || !strings.Contains(out.String(), "40x30, 1 distinct colours, 0.0% non-background") ||
+		!strings.Contains(errb.String(), "looks blank") {
 		t.Errorf("blank image: exit %d, %q %q; want 1", code, out.String(), errb.String())
 	}
 	// A white image with a 20x10 block of 20 grey levels: 21 colours, 200 of 1200 pixels inked.
@@ -47,10 +57,23 @@ func TestBlankAndDrawn(t *testing.T) {
 		t.Errorf("Measure = %+v, want 21 colours, 16.67%% ink", s)
 	}
 	out.Reset()
-	if code := run([]string{writePNG(t, drawn)}, &out, &errb); code != 0 {
+	if code := check([]string{writePNG(t, drawn)}, &out, &errb); code != cli.ExitOK {
 		t.Errorf("drawn image: exit %d, %q", code, out.String())
 	}
-	if code := run([]string{filepath.Join(t.TempDir(), "none.png")}, &out, &errb); code != 2 {
-		t.Errorf("missing file: exit %d, want 2", code)
+	// An unreadable file is a failure (1), a bad command line a usage error (2).
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{filepath.Join(t.TempDir(), "none.png")}, cli.ExitFailed, "pngcheck: open "},
+		{[]string{"main.go"}, cli.ExitFailed, "pngcheck: main.go: not a PNG image"},
+		{nil, cli.ExitUsage, "usage: pngcheck"},
+		{[]string{"--min-ink", "x", "a.png"}, cli.ExitUsage, "invalid value"},
+	} {
+		errb.Reset()
+		if code := check(c.args, &out, &errb); code != c.code || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errb.String(), c.code, c.want)
+		}
 	}
 }

@@ -1,77 +1,14 @@
-package sampling
+package ondevice
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph DSL reads better unqualified.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"github.com/oodlab/dos/sampling"
 )
-
-// DOSConfig configures the per-iteration DOS selection (SelectDOS).
-type DOSConfig struct {
-	// Candidates is the number of candidate outliers scored per training iteration (official: 384).
-	Candidates int
-	// BatchSize is the OOD batch size, which is also the number of clusters k (official: 64).
-	BatchSize int
-	// Trim drops the Trim candidates with the lowest p_abs before clustering; they are neither
-	// clustered nor used to fill up. 0 (default) is the released code; an early implementation
-	// used 16 (its spt=16, ept=384 options).
-	Trim int
-	// KMeans configures the clustering; its K is forced to BatchSize.
-	KMeans KMeansConfig
-}
-
-// DefaultDOSConfig returns the official configuration for the given candidate block size and OOD
-// batch size: no trimming, K-means with k = batchSize and 5 restarts (DefaultKMeansConfig).
-func DefaultDOSConfig(candidates, batchSize int) DOSConfig {
-	return DOSConfig{Candidates: candidates, BatchSize: batchSize, KMeans: DefaultKMeansConfig(batchSize)}
-}
-
-// clustered is the number of candidates that are clustered (Candidates - Trim).
-func (c DOSConfig) clustered() int { return c.Candidates - c.Trim }
-
-// kmeans returns the K-means configuration with K = BatchSize.
-func (c DOSConfig) kmeans() KMeansConfig {
-	km := c.KMeans
-	km.K = c.BatchSize
-	return km
-}
-
-// Validate checks the configuration; errors name the field at fault.
-func (c DOSConfig) Validate() error {
-	switch {
-	case c.Candidates < 1:
-		return fmt.Errorf("sampling: DOSConfig.Candidates must be >= 1, got %d", c.Candidates)
-	case c.BatchSize < 1:
-		return fmt.Errorf("sampling: DOSConfig.BatchSize (OOD batch, = number of clusters) must be >= 1, got %d", c.BatchSize)
-	case c.Trim < 0:
-		return fmt.Errorf("sampling: DOSConfig.Trim must be >= 0, got %d", c.Trim)
-	case c.BatchSize > c.clustered():
-		return fmt.Errorf("sampling: DOSConfig.BatchSize (k=%d clusters) exceeds the candidates left to cluster "+
-			"(Candidates %d - Trim %d = %d)", c.BatchSize, c.Candidates, c.Trim, c.clustered())
-	}
-	if err := c.kmeans().Validate(c.clustered()); err != nil {
-		return fmt.Errorf("DOSConfig.KMeans: %w", err)
-	}
-	return nil
-}
-
-// UniformsSize is the length of the flat uniforms input of SelectDOS: the K-means uniforms
-// ([NInit, UniformsPerRestart] flattened) followed by one random key per clustered candidate
-// for the fill-up.
-func (c DOSConfig) UniformsSize() int {
-	km := c.kmeans()
-	return km.NInit*km.UniformsPerRestart() + c.clustered()
-}
-
-// HostUniforms draws the uniforms input of SelectDOS from rng.
-func (c DOSConfig) HostUniforms(rng *rand.Rand) []float32 {
-	u := make([]float32, c.UniformsSize())
-	fillUniforms(rng, u)
-	return u
-}
 
 // DOSSelection holds the graph outputs of SelectDOS.
 type DOSSelection struct {
@@ -99,22 +36,22 @@ type DOSSelection struct {
 //
 // cfg must be valid (cfg.Validate) and match the input shapes; anything else is a bug and panics
 // at graph-building time.
-func SelectDOS(logits, features, uniforms *Node, cfg DOSConfig) DOSSelection {
+func SelectDOS(logits, features, uniforms *Node, cfg sampling.DOSConfig) DOSSelection {
 	g := logits.Graph()
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	c, k, m := cfg.Candidates, cfg.BatchSize, cfg.clustered()
+	c, k, m := cfg.Candidates, cfg.BatchSize, cfg.Clustered()
 	if logits.Rank() != 2 || logits.Shape().Dimensions[0] != c || logits.Shape().Dimensions[1] < 2 {
-		panic(fmt.Errorf("sampling.SelectDOS: logits must be [%d, K+1], got %s", c, logits.Shape()))
+		panic(fmt.Errorf("ondevice.SelectDOS: logits must be [%d, K+1], got %s", c, logits.Shape()))
 	}
 	if features.Rank() != 2 || features.Shape().Dimensions[0] != c {
-		panic(fmt.Errorf("sampling.SelectDOS: features must be [%d, D], got %s", c, features.Shape()))
+		panic(fmt.Errorf("ondevice.SelectDOS: features must be [%d, D], got %s", c, features.Shape()))
 	}
 	if !uniforms.Shape().Equal(shapes.Make(dtypes.Float32, cfg.UniformsSize())) {
-		panic(fmt.Errorf("sampling.SelectDOS: uniforms must be [%d] float32, got %s", cfg.UniformsSize(), uniforms.Shape()))
+		panic(fmt.Errorf("ondevice.SelectDOS: uniforms must be [%d] float32, got %s", cfg.UniformsSize(), uniforms.Shape()))
 	}
-	km := cfg.kmeans()
+	km := cfg.KMeansConfig()
 	nKM := km.NInit * km.UniformsPerRestart()
 	kmUniforms := Reshape(Slice(uniforms, AxisRange(0, nKM)), km.NInit, km.UniformsPerRestart())
 	keys := Slice(uniforms, AxisRange(nKM, nKM+m)) // [M]

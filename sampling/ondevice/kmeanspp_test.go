@@ -1,4 +1,4 @@
-package sampling
+package ondevice
 
 import (
 	"math"
@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/oodlab/dos/internal/testutil"
+	"github.com/oodlab/dos/sampling"
 )
 
 // refKMeansPP is an independent float64 reference of greedy k-means++ (scikit-learn's
@@ -75,8 +76,8 @@ func TestKMeansPPInitMatchesReference(t *testing.T) {
 	for i, v := range x {
 		x64[i] = float64(v)
 	}
-	cfg := KMeansConfig{K: k, NInit: restarts, Iters: 1}
-	trials := cfg.localTrials()
+	cfg := sampling.KMeansConfig{K: k, NInit: restarts, Iters: 1}
+	trials := cfg.Trials()
 	u := cfg.HostUniforms(rand.New(rand.NewPCG(5, 6)))
 	exec, err := NewExec(testutil.GoBackend(t), func(xn, un *Node) *Node {
 		x2 := Reshape(ReduceSum(Square(xn), -1), 1, 1, n)

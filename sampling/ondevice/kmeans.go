@@ -1,97 +1,18 @@
-package sampling
+package ondevice
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph DSL reads better unqualified.
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"github.com/oodlab/dos/sampling"
 )
 
-// KMeansConfig configures the in-graph K-means (see KMeans).
-type KMeansConfig struct {
-	// K is the number of clusters (>= 1, <= number of points).
-	K int
-	// NInit is the number of restarts run side by side in one batch dimension; the restart with
-	// the lowest inertia is kept. scikit-learn's KMeans(n_init=5) as used by DOS: 5.
-	NInit int
-	// Iters is the fixed number of Lloyd iterations unrolled in the graph. Once the assignment
-	// stops changing an iteration is a no-op (same assignment gives the same centroids), so a
-	// restart that converged early keeps its result.
-	Iters int
-	// KeepEmpty makes a cluster left empty by an assignment step keep its previous centroid. The
-	// default (false) relocates it to the point farthest from its centre, as scikit-learn does.
-	KeepEmpty bool
-	// LocalTrials is the number of candidate centres drawn per k-means++ step; the one that lowers
-	// the potential (sum of squared distances) most is kept ("greedy k-means++", as scikit-learn).
-	// 0 means scikit-learn's default 2+floor(ln K); 1 is plain k-means++.
-	LocalTrials int
-}
-
-// DefaultKMeansConfig returns the configuration used for DOS: k clusters, 5 restarts (as the
-// official code's n_init=5), greedy k-means++ with scikit-learn's number of local trials, and
-// DefaultKMeansIters Lloyd iterations.
-func DefaultKMeansConfig(k int) KMeansConfig {
-	return KMeansConfig{K: k, NInit: 5, Iters: DefaultKMeansIters}
-}
-
-// DefaultKMeansIters is the number of unrolled Lloyd iterations used by DefaultKMeansConfig.
-// scikit-learn iterates up to 300 times until the assignment no longer changes (or the centres
-// move less than tol); on 384 points in 64 clusters it converges in well under this many
-// iterations (see the tests, which report the number of iterations that changed an assignment).
-const DefaultKMeansIters = 30
-
-// localTrials returns the effective number of local k-means++ trials.
-func (c KMeansConfig) localTrials() int {
-	if c.LocalTrials > 0 {
-		return c.LocalTrials
-	}
-	return 2 + int(math.Log(float64(c.K)))
-}
-
-// Validate checks the configuration for n points; it returns an error naming the field at fault.
-func (c KMeansConfig) Validate(n int) error {
-	switch {
-	case c.K < 1:
-		return fmt.Errorf("sampling: KMeansConfig.K must be >= 1, got %d", c.K)
-	case c.K > n:
-		return fmt.Errorf("sampling: KMeansConfig.K (%d clusters) must not exceed the number of points (%d)", c.K, n)
-	case c.NInit < 1:
-		return fmt.Errorf("sampling: KMeansConfig.NInit must be >= 1, got %d", c.NInit)
-	case c.Iters < 1:
-		return fmt.Errorf("sampling: KMeansConfig.Iters must be >= 1, got %d", c.Iters)
-	case c.LocalTrials < 0:
-		return fmt.Errorf("sampling: KMeansConfig.LocalTrials must be >= 0 (0 = scikit-learn default), got %d", c.LocalTrials)
-	}
-	return nil
-}
-
-// UniformsPerRestart is the number of U(0,1) values one restart consumes: one for the first
-// centre, then LocalTrials per further centre.
-func (c KMeansConfig) UniformsPerRestart() int {
-	return 1 + (c.K-1)*c.localTrials()
-}
-
 // UniformsShape is the shape of the uniforms input of KMeans: [NInit, UniformsPerRestart].
-func (c KMeansConfig) UniformsShape() shapes.Shape {
-	return shapes.Make(dtypes.Float32, c.NInit, c.UniformsPerRestart())
-}
-
-// HostUniforms draws the uniforms input of KMeans from rng, as a row-major
-// [NInit, UniformsPerRestart] slice.
-func (c KMeansConfig) HostUniforms(rng *rand.Rand) []float32 {
-	u := make([]float32, c.NInit*c.UniformsPerRestart())
-	fillUniforms(rng, u)
-	return u
-}
-
-// fillUniforms fills u with U[0,1) float32 values.
-func fillUniforms(rng *rand.Rand, u []float32) {
-	for i := range u {
-		u[i] = rng.Float32()
-	}
+func UniformsShape(cfg sampling.KMeansConfig) shapes.Shape {
+	return shapes.Make(dtypes.Float32, cfg.NInit, cfg.UniformsPerRestart())
 }
 
 // KMeansResult holds the graph outputs of KMeans, for the best restart.
@@ -119,7 +40,7 @@ type KMeansResult struct {
 //     probability proportional to the squared distance to the nearest chosen centre, as the one
 //     that minimises the resulting potential. Candidates are drawn by inverse-CDF search on the
 //     cumulative distances with the host-generated uniforms ([NInit, UniformsPerRestart], see
-//     KMeansConfig.HostUniforms); no in-graph RNG is used, so results depend only on the uniforms.
+//     sampling.KMeansConfig.HostUniforms); no in-graph RNG is used, so results depend only on the uniforms.
 //   - cfg.Iters unrolled Lloyd iterations (assign to nearest centroid, move centroids to the mean).
 //     A cluster that becomes empty receives the point farthest from its centre, as in
 //     scikit-learn (see lloyd); with cfg.KeepEmpty it keeps its previous centroid instead.
@@ -128,20 +49,20 @@ type KMeansResult struct {
 //   - The NInit restarts run vectorised in a leading batch dimension; the lowest inertia wins
 //     (ties: lowest restart index).
 //
-// The configuration must be valid for N points (see KMeansConfig.Validate); an invalid one is a
+// The configuration must be valid for N points (see sampling.KMeansConfig.Validate); an invalid one is a
 // bug at graph-building time and panics.
-func KMeans(x, uniforms *Node, cfg KMeansConfig) KMeansResult {
+func KMeans(x, uniforms *Node, cfg sampling.KMeansConfig) KMeansResult {
 	if x.Rank() != 2 || x.DType() != dtypes.Float32 {
-		panic(fmt.Errorf("sampling.KMeans: x must be [N, D] float32, got %s", x.Shape()))
+		panic(fmt.Errorf("ondevice.KMeans: x must be [N, D] float32, got %s", x.Shape()))
 	}
 	n := x.Shape().Dimensions[0]
 	if err := cfg.Validate(n); err != nil {
 		panic(err)
 	}
-	if want := cfg.UniformsShape(); !uniforms.Shape().Equal(want) {
-		panic(fmt.Errorf("sampling.KMeans: uniforms must be %s, got %s", want, uniforms.Shape()))
+	if want := UniformsShape(cfg); !uniforms.Shape().Equal(want) {
+		panic(fmt.Errorf("ondevice.KMeans: uniforms must be %s, got %s", want, uniforms.Shape()))
 	}
-	k, r, t := cfg.K, cfg.NInit, cfg.localTrials()
+	k, r, t := cfg.K, cfg.NInit, cfg.Trials()
 
 	x2 := Reshape(ReduceSum(Square(x), -1), 1, 1, n) // [1, 1, N]
 	centroids := kmeansPPInit(x, x2, uniforms, k, r, t)

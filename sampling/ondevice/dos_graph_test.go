@@ -1,4 +1,4 @@
-package sampling
+package ondevice
 
 import (
 	"math"
@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/oodlab/dos/internal/testutil"
+	"github.com/oodlab/dos/sampling"
 )
 
 // dosRun holds the host values of one SelectDOS execution.
@@ -19,7 +20,7 @@ type dosRun struct {
 	meanPicked, meanAll        float32
 }
 
-func runSelectDOS(t *testing.T, cfg DOSConfig, logits, feats []float32, nOut, d int, uniforms []float32) dosRun {
+func runSelectDOS(t *testing.T, cfg sampling.DOSConfig, logits, feats []float32, nOut, d int, uniforms []float32) dosRun {
 	t.Helper()
 	b := testutil.GoBackend(t)
 	exec, err := NewExec(b, func(l, f, u *Node) []*Node {
@@ -67,9 +68,9 @@ func hostPAbs(logits []float32, c, nOut int) []float64 {
 }
 
 // checkDOSProperties checks the selection invariants against the host-side p_abs.
-func checkDOSProperties(t *testing.T, cfg DOSConfig, r dosRun, p []float64) {
+func checkDOSProperties(t *testing.T, cfg sampling.DOSConfig, r dosRun, p []float64) {
 	t.Helper()
-	k, m := cfg.BatchSize, cfg.clustered()
+	k, m := cfg.BatchSize, cfg.Clustered()
 	if len(r.indices) != k || len(r.clustered) != m || len(r.assign) != m {
 		t.Fatalf("lengths: indices %d (want %d), clustered %d, assign %d (want %d)", len(r.indices), k, len(r.clustered), len(r.assign), m)
 	}
@@ -149,7 +150,7 @@ func randomBlock(rng *rand.Rand, c, nOut, d int) (logits, feats []float32) {
 func TestSelectDOSProperties(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const c, nOut, d = 96, 11, 16
-	cfg := DefaultDOSConfig(c, 16)
+	cfg := sampling.DefaultDOSConfig(c, 16)
 	logits, feats := randomBlock(rng, c, nOut, d)
 	u := cfg.HostUniforms(rng)
 	r := runSelectDOS(t, cfg, logits, feats, nOut, d, u)
@@ -171,7 +172,7 @@ func TestSelectDOSProperties(t *testing.T) {
 func TestSelectDOSFillUp(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const c, nOut, d = 12, 3, 4
-	cfg := DefaultDOSConfig(c, 6)
+	cfg := sampling.DefaultDOSConfig(c, 6)
 	logits, _ := randomBlock(rng, c, nOut, d)
 	base := [][]float32{{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}}
 	feats := make([]float32, 0, c*d)
@@ -205,7 +206,7 @@ func TestSelectDOSFillUp(t *testing.T) {
 func TestSelectDOSTrim(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const c, nOut, d = 40, 5, 8
-	cfg := DefaultDOSConfig(c, 8)
+	cfg := sampling.DefaultDOSConfig(c, 8)
 	cfg.Trim = 6
 	logits, feats := randomBlock(rng, c, nOut, d)
 	p := hostPAbs(logits, c, nOut)
@@ -235,19 +236,53 @@ func TestSelectDOSTrim(t *testing.T) {
 }
 
 func TestDOSConfigValidate(t *testing.T) {
-	bad := []DOSConfig{
-		DefaultDOSConfig(32, 64), // k larger than the candidate block
-		{Candidates: 384, BatchSize: 64, Trim: 330, KMeans: DefaultKMeansConfig(64)},
-		{Candidates: 384, BatchSize: 0, KMeans: DefaultKMeansConfig(64)},
-		{Candidates: 384, BatchSize: 64, Trim: -1, KMeans: DefaultKMeansConfig(64)},
-		{Candidates: 384, BatchSize: 64, KMeans: KMeansConfig{NInit: 0, Iters: 5}},
+	bad := []sampling.DOSConfig{
+		sampling.DefaultDOSConfig(32, 64), // k larger than the candidate block
+		{Candidates: 384, BatchSize: 64, Trim: 330, KMeans: sampling.DefaultKMeansConfig(64)},
+		{Candidates: 384, BatchSize: 0, KMeans: sampling.DefaultKMeansConfig(64)},
+		{Candidates: 384, BatchSize: 64, Trim: -1, KMeans: sampling.DefaultKMeansConfig(64)},
+		{Candidates: 384, BatchSize: 64, KMeans: sampling.KMeansConfig{NInit: 0, Iters: 5}},
 	}
 	for _, c := range bad {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: expected an error", c)
 		}
 	}
-	if err := DefaultDOSConfig(384, 64).Validate(); err != nil {
+	if err := sampling.DefaultDOSConfig(384, 64).Validate(); err != nil {
 		t.Errorf("official config: %v", err)
+	}
+}
+
+// The dos sampler's graph is registered: Build selects BatchSize rows, with the diagnostics the
+// sampler names.
+func TestBuildDOSFromRegistry(t *testing.T) {
+	s, err := sampling.NewDOSWithConfig(8, 200, sampling.DefaultDOSConfig(40, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(s); err != nil {
+		t.Fatal(err)
+	}
+	u := s.StepUniforms(3, 7)
+	rng := rand.New(rand.NewPCG(1, 1))
+	logits, feats := randomBlock(rng, 40, 4, 6)
+	exec, err := NewExec(testutil.GoBackend(t), func(l, f, u *Node) []*Node {
+		sel := Build(s, l, f, u)
+		return append([]*Node{sel.Indices}, sel.Diagnostics...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(logits, 40, 4), tensors.FromFlatDataAndDimensions(feats, 40, 6),
+		tensors.FromFlatDataAndDimensions(u, len(u)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensors.MustCopyFlatData[int32](outs[0]); len(got) != 8 {
+		t.Errorf("Build selected %d rows, want 8", len(got))
+	}
+	if len(outs)-1 != len(s.Diagnostics()) {
+		t.Errorf("%d diagnostics, want %d", len(outs)-1, len(s.Diagnostics()))
 	}
 }

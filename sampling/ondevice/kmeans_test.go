@@ -1,4 +1,4 @@
-package sampling
+package ondevice
 
 import (
 	"encoding/binary"
@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/oodlab/dos/sampling"
 )
 
 // kmeansGolden is one entry of testdata/kmeans_goldens.json (written by testdata/gen_goldens.py).
@@ -69,7 +70,7 @@ type kmeansRun struct {
 	changedIters int32
 }
 
-func newKMeansExec(t testing.TB, b backends.Backend, cfg KMeansConfig) *Exec {
+func newKMeansExec(t testing.TB, b backends.Backend, cfg sampling.KMeansConfig) *Exec {
 	t.Helper()
 	exec, err := NewExec(b, func(x, u *Node) []*Node {
 		r := KMeans(x, u, cfg)
@@ -81,7 +82,7 @@ func newKMeansExec(t testing.TB, b backends.Backend, cfg KMeansConfig) *Exec {
 	return exec
 }
 
-func runKMeans(t testing.TB, exec *Exec, cfg KMeansConfig, x []float32, n, d int, seed uint64) kmeansRun {
+func runKMeans(t testing.TB, exec *Exec, cfg sampling.KMeansConfig, x []float32, n, d int, seed uint64) kmeansRun {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	xt := tensors.FromFlatDataAndDimensions(x, n, d)
@@ -166,7 +167,7 @@ func TestKMeansInertiaVsSklearn(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			gd := goldens[name]
 			x := readF32(t, name, gd.N, gd.D)
-			cfg := DefaultKMeansConfig(gd.K)
+			cfg := sampling.DefaultKMeansConfig(gd.K)
 			exec := newKMeansExec(t, b, cfg)
 			defer exec.Finalize()
 			var sum float64
@@ -197,7 +198,7 @@ func TestKMeansDeterministic(t *testing.T) {
 	b := testutil.GoBackend(t)
 	const n, d = 384, 32
 	x := readF32(t, "blobs_384x32", n, d)
-	cfg := DefaultKMeansConfig(64)
+	cfg := sampling.DefaultKMeansConfig(64)
 	exec := newKMeansExec(t, b, cfg)
 	defer exec.Finalize()
 	r1 := runKMeans(t, exec, cfg, x, n, d, 11)
@@ -216,7 +217,7 @@ func TestKMeansDeterministic(t *testing.T) {
 func TestKMeansTiny(t *testing.T) {
 	b := testutil.GoBackend(t)
 	x := []float32{0, 0, 0.1, 0, 0, 0.1, 10, 10, 10.1, 10, 10, 10.1}
-	cfg := KMeansConfig{K: 2, NInit: 1, Iters: 3, LocalTrials: 1}
+	cfg := sampling.KMeansConfig{K: 2, NInit: 1, Iters: 3, LocalTrials: 1}
 	exec := newKMeansExec(t, b, cfg)
 	defer exec.Finalize()
 	for seed := range uint64(5) {
@@ -234,7 +235,7 @@ func TestKMeansTiny(t *testing.T) {
 }
 
 func TestKMeansConfigValidate(t *testing.T) {
-	for _, c := range []KMeansConfig{
+	for _, c := range []sampling.KMeansConfig{
 		{K: 0, NInit: 1, Iters: 1},
 		{K: 5, NInit: 1, Iters: 1},
 		{K: 2, NInit: 0, Iters: 1},
@@ -245,15 +246,15 @@ func TestKMeansConfigValidate(t *testing.T) {
 			t.Errorf("%+v: expected an error for 4 points", c)
 		}
 	}
-	if err := DefaultKMeansConfig(4).Validate(4); err != nil {
+	if err := sampling.DefaultKMeansConfig(4).Validate(4); err != nil {
 		t.Errorf("default config: %v", err)
 	}
-	if got := DefaultKMeansConfig(64).UniformsPerRestart(); got != 1+63*6 {
+	if got := sampling.DefaultKMeansConfig(64).UniformsPerRestart(); got != 1+63*6 {
 		t.Errorf("UniformsPerRestart(k=64) = %d, want %d (6 local trials as scikit-learn)", got, 1+63*6)
 	}
 }
 
-// BenchmarkKMeans: k=64, 384x342, 5 restarts, DefaultKMeansIters Lloyd iterations, pure-Go backend.
+// BenchmarkKMeans: k=64, 384x342, 5 restarts, sampling.DefaultKMeansIters Lloyd iterations, pure-Go backend.
 func BenchmarkKMeans(b *testing.B) { benchKMeans(b, false) }
 
 // BenchmarkKMeansKeepEmpty: the same without the empty-cluster relocation (KeepEmpty), to show
@@ -264,7 +265,7 @@ func benchKMeans(b *testing.B, keepEmpty bool) {
 	be := testutil.GoBackend(b)
 	const n, d = 384, 342
 	x := readF32(b, "relu_384x342", n, d)
-	cfg := DefaultKMeansConfig(64)
+	cfg := sampling.DefaultKMeansConfig(64)
 	cfg.KeepEmpty = keepEmpty
 	exec := newKMeansExec(b, be, cfg)
 	defer exec.Finalize()

@@ -3,7 +3,7 @@ package metrics_test
 import (
 	"fmt"
 
-	"github.com/oodlab/dos/benchmarks/metrics"
+	"github.com/oodlab/dos/experiments/metrics"
 )
 
 // Scores are "higher = more in-distribution", e.g. 1 - p_abs or MSP.

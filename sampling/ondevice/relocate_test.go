@@ -1,4 +1,4 @@
-package sampling
+package ondevice
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package sampling
+package ondevice
 
 import (
 	"math"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/models/backend"
+	"github.com/oodlab/dos/sampling"
 )
 
 // TestDeviceMatchesGo is a device check (benchmarks/gpu/device_checks.sh runs it on the GPU):
@@ -36,9 +37,9 @@ func TestDeviceMatchesGo(t *testing.T) {
 
 	const n, d, k, outputs = 384, 342, 64, 101
 	x := readF32(t, "relu_384x342", n, d)
-	cfg := DefaultKMeansConfig(k)
+	cfg := sampling.DefaultKMeansConfig(k)
 	km := [2]*Exec{newKMeansExec(t, goBe, cfg), newKMeansExec(t, dev, cfg)}
-	dcfg := DefaultDOSConfig(n, k)
+	dcfg := sampling.DefaultDOSConfig(n, k)
 	var sel [2]*Exec
 	for i, be := range []backends.Backend{goBe, dev} {
 		if sel[i], err = NewExec(be, func(l, f, u *Node) *Node { return SelectDOS(l, f, u, dcfg).Indices }); err != nil {

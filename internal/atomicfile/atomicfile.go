@@ -1,4 +1,7 @@
-package store
+// Package atomicfile replaces files atomically and durably: the one file writer of the project
+// for anything a reader or a crash must never see half written (checkpoints, results, reports,
+// benchmark figures).
+package atomicfile
 
 import (
 	"bufio"
@@ -8,28 +11,28 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic replaces path with data atomically: it writes a temporary
+// Write replaces path with data atomically: it writes a temporary
 // file in the same directory, fsyncs it, renames it over path and fsyncs the
 // directory. Readers see the old content or the new, never a mix; on any
 // error (a full disk, say) path keeps its previous content and the
 // temporary file is removed.
-func WriteFileAtomic(path string, data []byte) error {
-	return WriteAtomic(path, func(w io.Writer) error {
+func Write(path string, data []byte) error {
+	return WriteFunc(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
 }
 
-// WriteAtomic is WriteFileAtomic for content produced by write, which
+// WriteFunc is Write for content produced by write, which
 // receives a buffered writer to the temporary file. If write returns an
 // error, or flushing, syncing or renaming fails, path is left as it was.
-func WriteAtomic(path string, write func(w io.Writer) error) error {
-	return writeAtomic(path, write, nil)
+func WriteFunc(path string, write func(w io.Writer) error) error {
+	return writeWrapped(path, write, nil)
 }
 
-// writeAtomic is WriteAtomic with an optional wrapper around the file
+// writeWrapped is WriteFunc with an optional wrapper around the file
 // writer, which tests use to simulate a full disk.
-func writeAtomic(path string, write func(w io.Writer) error, wrap func(io.Writer) io.Writer) (err error) {
+func writeWrapped(path string, write func(w io.Writer) error, wrap func(io.Writer) io.Writer) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -1,0 +1,163 @@
+package train
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/oodlab/dos/data"
+	"github.com/oodlab/dos/experiments/metrics"
+	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/internal/atomicfile"
+	"github.com/oodlab/dos/sampling"
+)
+
+// Inference: every pass of the model in inference mode (scoring a pool for a sampler, the
+// features a learning sampler asks for, the test sets) goes through forEachBatch.
+
+// DiagAUROCPrefix starts the diagnostic of an OOD test set's AUROC in an epoch record
+// ("auroc/svhn").
+const DiagAUROCPrefix = "auroc/"
+
+// defaultEvalBatch is the batch size of inference passes unless Settings.EvalBatch says otherwise.
+const defaultEvalBatch = 256
+
+// forEachBatch runs the graph fn (compiled once under name) over src with the test transform, in
+// fixed-size batches (the last one padded, so that one executable serves all), and calls visit
+// with the outputs and the number of real rows in the batch.
+func (t *Trainer) forEachBatch(name string, fn any, src data.Source, visit func(out []*tensors.Tensor, n int)) error {
+	batch := t.Settings.EvalBatch
+	if batch <= 0 {
+		batch = defaultEvalBatch
+	}
+	e, err := t.exec(name, fn)
+	if err != nil {
+		return err
+	}
+	loader := data.ScoringPass(src, nil, batch, t.Job.Norm)
+	for it := range loader.ItersPerEpoch() {
+		b, err := loader.Batch(0, it)
+		if err != nil {
+			return err
+		}
+		x := b.X
+		if b.N < batch {
+			x = make([]float32, batch*b.H*b.W*b.C)
+			copy(x, b.X)
+		}
+		out, err := e.Exec(tensors.FromFlatDataAndDimensions(x, batch, b.H, b.W, b.C))
+		if err != nil {
+			return err
+		}
+		visit(out, b.N)
+	}
+	return nil
+}
+
+// scoreRows runs the model in inference mode over src (test transform) and returns what a
+// sampler asked for: p_abs (of a K+1-output model) and the penultimate features.
+func (t *Trainer) scoreRows(src data.Source, pabs, features bool) (sampling.Scores, error) {
+	var s sampling.Scores
+	err := t.forEachBatch("infer", t.Model.Infer, src, func(out []*tensors.Tensor, n int) {
+		if pabs {
+			logits := tensors.MustCopyFlatData[float32](out[0])
+			k := t.Model.Outputs
+			for i := range n {
+				s.PAbs = append(s.PAbs, pAbs(logits[i*k:(i+1)*k]))
+			}
+		}
+		if features {
+			s.Dim = out[1].Shape().Dimensions[1]
+			s.Features = append(s.Features, tensors.MustCopyFlatData[float32](out[1])[:n*s.Dim]...)
+		}
+	})
+	return s, err
+}
+
+// pAbs is softmax(row)[last], computed stably on the host.
+func pAbs(row []float32) float32 {
+	m := row[0]
+	for _, v := range row {
+		m = max(m, v)
+	}
+	sum := 0.0
+	for _, v := range row {
+		sum += math.Exp(float64(v - m))
+	}
+	return float32(math.Exp(float64(row[len(row)-1]-m)) / sum)
+}
+
+// scoreSet returns the test score and the predicted class of every image of src.
+func (t *Trainer) scoreSet(src data.Source) (scores []float64, preds []int32, err error) {
+	err = t.forEachBatch("score", t.Model.ScoreGraph, src, func(out []*tensors.Tensor, n int) {
+		s := tensors.MustCopyFlatData[float32](out[0])
+		p := tensors.MustCopyFlatData[int32](out[1])
+		for i := range n {
+			scores = append(scores, float64(s[i]))
+			preds = append(preds, p[i])
+		}
+	})
+	return scores, preds, err
+}
+
+// evaluate scores the ID test set and every OOD test set into rec; with final, it also writes
+// the score files and returns the outcome.
+func (t *Trainer) evaluate(rec *store.EpochRecord, final bool) (*Outcome, error) {
+	idScores, preds, err := t.scoreSet(t.Job.Test)
+	if err != nil {
+		return nil, fmt.Errorf("scoring the ID test set: %w", err)
+	}
+	acc, err := metrics.Accuracy(preds, t.Job.Test.Labels)
+	if err != nil {
+		return nil, err
+	}
+	rec.TestAcc = &acc
+	rec.FPR95 = map[string]float64{}
+	if rec.Diagnostics == nil {
+		rec.Diagnostics = map[string]float64{}
+	}
+	out := &Outcome{IDAccuracy: acc, PerSet: map[string]metrics.Result{}}
+	if final {
+		if err := writeScores(t.Settings.Dir.File(store.ScoresDir), "id-test", idScores); err != nil {
+			return nil, err
+		}
+	}
+	for _, ts := range t.Job.Tests {
+		s, _, err := t.scoreSet(ts.Images)
+		if err != nil {
+			return nil, fmt.Errorf("scoring test set %s: %w", ts.Name, err)
+		}
+		r, err := metrics.Compute(idScores, s)
+		if err != nil {
+			return nil, fmt.Errorf("metrics of test set %s: %w", ts.Name, err)
+		}
+		out.PerSet[ts.Name] = r
+		rec.FPR95[ts.Name] = r.FPR95
+		rec.Diagnostics[DiagAUROCPrefix+ts.Name] = r.AUROC
+		if final {
+			if err := writeScores(t.Settings.Dir.File(store.ScoresDir), ts.Name, s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// writeScores writes a score file, scores/<name>.npy, atomically.
+func writeScores(dir, name string, scores []float64) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := data.EncodeNPY(&buf, []int{len(scores)}, scores, 1); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, name+".npy"), buf.Bytes())
+}

@@ -1,0 +1,151 @@
+package sampling
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// KMeansConfig configures the in-graph K-means (see KMeans).
+type KMeansConfig struct {
+	// K is the number of clusters (>= 1, <= number of points).
+	K int
+	// NInit is the number of restarts run side by side in one batch dimension; the restart with
+	// the lowest inertia is kept. scikit-learn's KMeans(n_init=5) as used by DOS: 5.
+	NInit int
+	// Iters is the fixed number of Lloyd iterations unrolled in the graph. Once the assignment
+	// stops changing an iteration is a no-op (same assignment gives the same centroids), so a
+	// restart that converged early keeps its result.
+	Iters int
+	// KeepEmpty makes a cluster left empty by an assignment step keep its previous centroid. The
+	// default (false) relocates it to the point farthest from its centre, as scikit-learn does.
+	KeepEmpty bool
+	// LocalTrials is the number of candidate centres drawn per k-means++ step; the one that lowers
+	// the potential (sum of squared distances) most is kept ("greedy k-means++", as scikit-learn).
+	// 0 means scikit-learn's default 2+floor(ln K); 1 is plain k-means++.
+	LocalTrials int
+}
+
+// DefaultKMeansConfig returns the configuration used for DOS: k clusters, 5 restarts (as the
+// official code's n_init=5), greedy k-means++ with scikit-learn's number of local trials, and
+// DefaultKMeansIters Lloyd iterations.
+func DefaultKMeansConfig(k int) KMeansConfig {
+	return KMeansConfig{K: k, NInit: 5, Iters: DefaultKMeansIters}
+}
+
+// DefaultKMeansIters is the number of unrolled Lloyd iterations used by DefaultKMeansConfig.
+// scikit-learn iterates up to 300 times until the assignment no longer changes (or the centres
+// move less than tol); on 384 points in 64 clusters it converges in well under this many
+// iterations (see the tests, which report the number of iterations that changed an assignment).
+const DefaultKMeansIters = 30
+
+// Trials returns the effective number of local k-means++ trials (LocalTrials, or
+// scikit-learn's default 2+floor(ln K) when it is 0).
+func (c KMeansConfig) Trials() int {
+	if c.LocalTrials > 0 {
+		return c.LocalTrials
+	}
+	return 2 + int(math.Log(float64(c.K)))
+}
+
+// Validate checks the configuration for n points; it returns an error naming the field at fault.
+func (c KMeansConfig) Validate(n int) error {
+	switch {
+	case c.K < 1:
+		return fmt.Errorf("sampling: KMeansConfig.K must be >= 1, got %d", c.K)
+	case c.K > n:
+		return fmt.Errorf("sampling: KMeansConfig.K (%d clusters) must not exceed the number of points (%d)", c.K, n)
+	case c.NInit < 1:
+		return fmt.Errorf("sampling: KMeansConfig.NInit must be >= 1, got %d", c.NInit)
+	case c.Iters < 1:
+		return fmt.Errorf("sampling: KMeansConfig.Iters must be >= 1, got %d", c.Iters)
+	case c.LocalTrials < 0:
+		return fmt.Errorf("sampling: KMeansConfig.LocalTrials must be >= 0 (0 = scikit-learn default), got %d", c.LocalTrials)
+	}
+	return nil
+}
+
+// UniformsPerRestart is the number of U(0,1) values one restart consumes: one for the first
+// centre, then LocalTrials per further centre.
+func (c KMeansConfig) UniformsPerRestart() int {
+	return 1 + (c.K-1)*c.Trials()
+}
+
+// HostUniforms draws the uniforms input of KMeans from rng, as a row-major
+// [NInit, UniformsPerRestart] slice.
+func (c KMeansConfig) HostUniforms(rng *rand.Rand) []float32 {
+	u := make([]float32, c.NInit*c.UniformsPerRestart())
+	fillUniforms(rng, u)
+	return u
+}
+
+// fillUniforms fills u with U[0,1) float32 values.
+func fillUniforms(rng *rand.Rand, u []float32) {
+	for i := range u {
+		u[i] = rng.Float32()
+	}
+}
+
+// DOSConfig configures the per-iteration DOS selection (SelectDOS).
+type DOSConfig struct {
+	// Candidates is the number of candidate outliers scored per training iteration (official: 384).
+	Candidates int
+	// BatchSize is the OOD batch size, which is also the number of clusters k (official: 64).
+	BatchSize int
+	// Trim drops the Trim candidates with the lowest p_abs before clustering; they are neither
+	// clustered nor used to fill up. 0 (default) is the released code; an early implementation
+	// used 16 (its spt=16, ept=384 options).
+	Trim int
+	// KMeans configures the clustering; its K is forced to BatchSize.
+	KMeans KMeansConfig
+}
+
+// DefaultDOSConfig returns the official configuration for the given candidate block size and OOD
+// batch size: no trimming, K-means with k = batchSize and 5 restarts (DefaultKMeansConfig).
+func DefaultDOSConfig(candidates, batchSize int) DOSConfig {
+	return DOSConfig{Candidates: candidates, BatchSize: batchSize, KMeans: DefaultKMeansConfig(batchSize)}
+}
+
+// Clustered is the number of candidates that are clustered (Candidates - Trim).
+func (c DOSConfig) Clustered() int { return c.Candidates - c.Trim }
+
+// KMeansConfig returns the K-means configuration with K = BatchSize.
+func (c DOSConfig) KMeansConfig() KMeansConfig {
+	km := c.KMeans
+	km.K = c.BatchSize
+	return km
+}
+
+// Validate checks the configuration; errors name the field at fault.
+func (c DOSConfig) Validate() error {
+	switch {
+	case c.Candidates < 1:
+		return fmt.Errorf("sampling: DOSConfig.Candidates must be >= 1, got %d", c.Candidates)
+	case c.BatchSize < 1:
+		return fmt.Errorf("sampling: DOSConfig.BatchSize (OOD batch, = number of clusters) must be >= 1, got %d", c.BatchSize)
+	case c.Trim < 0:
+		return fmt.Errorf("sampling: DOSConfig.Trim must be >= 0, got %d", c.Trim)
+	case c.BatchSize > c.Clustered():
+		return fmt.Errorf("sampling: DOSConfig.BatchSize (k=%d clusters) exceeds the candidates left to cluster "+
+			"(Candidates %d - Trim %d = %d)", c.BatchSize, c.Candidates, c.Trim, c.Clustered())
+	}
+	if err := c.KMeansConfig().Validate(c.Clustered()); err != nil {
+		return fmt.Errorf("DOSConfig.KMeans: %w", err)
+	}
+	return nil
+}
+
+// UniformsSize is the length of the flat uniforms input of SelectDOS: the K-means uniforms
+// ([NInit, UniformsPerRestart] flattened) followed by one random key per clustered candidate
+// for the fill-up.
+func (c DOSConfig) UniformsSize() int {
+	km := c.KMeansConfig()
+	return km.NInit*km.UniformsPerRestart() + c.Clustered()
+}
+
+// HostUniforms draws the uniforms input of SelectDOS from rng.
+func (c DOSConfig) HostUniforms(rng *rand.Rand) []float32 {
+	u := make([]float32, c.UniformsSize())
+	fillUniforms(rng, u)
+	return u
+}
