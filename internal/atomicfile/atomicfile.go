@@ -47,6 +47,11 @@ func writeWrapped(path string, write func(w io.Writer) error, wrap func(io.Write
 			err = fmt.Errorf("writing %s: %w (the previous version, if any, is intact)", path, err)
 		}
 	}()
+	// os.CreateTemp makes the file private (0600): give the result the mode of a plain created
+	// file, so that a store or an export can be read by others as any other file.
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
 	var w io.Writer = f
 	if wrap != nil {
 		w = wrap(w)

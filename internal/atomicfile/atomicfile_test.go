@@ -62,6 +62,9 @@ func TestWriteAtomicFullDisk(t *testing.T) {
 			t.Errorf("%s: temporary files left: %v", tc.name, entries)
 		}
 	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v (%v), want 0644 as a plain file", st.Mode().Perm(), err)
+	}
 	if err := Write(path, []byte("epoch 4")); err != nil {
 		t.Fatal(err)
 	}
