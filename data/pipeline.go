@@ -31,14 +31,32 @@ type Normalize struct {
 	Mean, Std []float32
 }
 
-// CIFARNormalize returns the normalisation of the official DOS code for CIFAR-10
-// and CIFAR-100 (mean [125.3, 123.0, 113.9]/255, std [63.0, 62.1, 66.7]/255,
-// the values of the Outlier Exposure / Energy code it builds on).
-func CIFARNormalize() Normalize {
-	return Normalize{
-		Mean: []float32{125.3 / 255, 123.0 / 255, 113.9 / 255},
-		Std:  []float32{63.0 / 255, 62.1 / 255, 66.7 / 255},
+// OfficialNormalize returns the normalisation the official code applies when name is the ID
+// set: the DOS code's per-set values for CIFAR-10 and CIFAR-100 (datasets/__init__.py at
+// 47ba80f), torchvision's for ImageNet; false for sets without one.
+func OfficialNormalize(name string) (Normalize, bool) {
+	switch name {
+	case "cifar10", "synthetic-cifar10":
+		return Normalize{Mean: []float32{0.4914, 0.4822, 0.4465}, Std: []float32{0.2470, 0.2435, 0.2616}}, true
+	case "cifar100", "synthetic-cifar100":
+		return Normalize{Mean: []float32{0.5071, 0.4865, 0.4409}, Std: []float32{0.2673, 0.2564, 0.2762}}, true
+	case "imagenet1k":
+		return Normalize{Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}, true
 	}
+	return Normalize{}, false
+}
+
+// OENormalize returns, for CIFAR-10 and CIFAR-100, the normalisation of the Outlier Exposure
+// and Energy code (mean [125.3, 123.0, 113.9]/255, std [63.0, 62.1, 66.7]/255, the same for
+// both sets; also the ATOM/NTOM and POEM code's); false for other sets.
+func OENormalize(name string) (Normalize, bool) {
+	if name == "cifar10" || name == "cifar100" || name == "synthetic-cifar10" || name == "synthetic-cifar100" {
+		return Normalize{
+			Mean: []float32{125.3 / 255, 123.0 / 255, 113.9 / 255},
+			Std:  []float32{63.0 / 255, 62.1 / 255, 66.7 / 255},
+		}, true
+	}
+	return Normalize{}, false
 }
 
 // ComputeNormalize returns the per-channel mean and (population) standard

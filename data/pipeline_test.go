@@ -93,7 +93,7 @@ func TestAugmentMatchesReference(t *testing.T) {
 func TestLoaderDeterministicAndResumable(t *testing.T) {
 	m := Synthetic(SyntheticConfig{N: 50, H: 32, W: 32, C: 3, Classes: 10, Look: 1, Draw: 2})
 	mk := func(workers int) *Loader {
-		l := TrainLoader(m, 8, 3, PaperAugment(), CIFARNormalize())
+		l := TrainLoader(m, 8, 3, PaperAugment(), cifarNorm())
 		l.Workers = workers
 		return l
 	}
@@ -143,7 +143,7 @@ func TestLoaderDeterministicAndResumable(t *testing.T) {
 		}
 	}
 	// A different seed gives different batches.
-	other := TrainLoader(m, 8, 4, PaperAugment(), CIFARNormalize())
+	other := TrainLoader(m, 8, 4, PaperAugment(), cifarNorm())
 	b0, _ := other.Batch(0, 0)
 	if slices.Equal(b0.Index, all[0].Index) {
 		t.Fatal("seed does not change the order")
@@ -155,7 +155,7 @@ func TestLoaderDeterministicAndResumable(t *testing.T) {
 func TestOutlierStreams(t *testing.T) {
 	pool := Synthetic(SyntheticConfig{N: 600, H: 32, W: 32, C: 3, Look: 1, Draw: 2})
 	// DOS: 600 / 100 x 8 = 48 candidates per iteration, 12 iterations.
-	cs := CandidateStream(pool, 48, 12, 7, PaperAugment(), CIFARNormalize())
+	cs := CandidateStream(pool, 48, 12, 7, PaperAugment(), cifarNorm())
 	if cs.ItersPerEpoch() != 12 {
 		t.Fatalf("candidate iterations %d", cs.ItersPerEpoch())
 	}
@@ -186,7 +186,7 @@ func TestOutlierStreams(t *testing.T) {
 		t.Fatal("candidate permutation not fresh per epoch")
 	}
 	// OE/Energy: 80 uniform outliers per epoch, in batches of 16.
-	u := UniformOutliers(pool, 80, 16, 7, PaperAugment(), CIFARNormalize())
+	u := UniformOutliers(pool, 80, 16, 7, PaperAugment(), cifarNorm())
 	if u.ItersPerEpoch() != 5 {
 		t.Fatalf("uniform iterations %d", u.ItersPerEpoch())
 	}
@@ -208,7 +208,7 @@ func TestOutlierStreams(t *testing.T) {
 
 func benchmarkAugment(b *testing.B, workers int) {
 	m := Synthetic(SyntheticConfig{N: 4096, H: 32, W: 32, C: 3, Classes: 10, Look: 1, Draw: 2})
-	l := TrainLoader(m, 64, 1, PaperAugment(), CIFARNormalize())
+	l := TrainLoader(m, 64, 1, PaperAugment(), cifarNorm())
 	l.Workers = workers
 	iters := l.ItersPerEpoch()
 	b.ResetTimer()
@@ -225,4 +225,10 @@ func benchmarkAugment(b *testing.B, workers int) {
 func BenchmarkAugmentCIFAR64(b *testing.B) {
 	b.Run("workers=1", func(b *testing.B) { benchmarkAugment(b, 1) })
 	b.Run("workers=all", func(b *testing.B) { benchmarkAugment(b, runtime.GOMAXPROCS(0)) })
+}
+
+// cifarNorm is the official CIFAR-10 normalisation.
+func cifarNorm() Normalize {
+	n, _ := OfficialNormalize("cifar10")
+	return n
 }

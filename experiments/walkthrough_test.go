@@ -69,7 +69,8 @@ func init() {
 		Display:     "Stride",
 		Description: "test-only: every k-th outlier, absent class",
 		Order:       100,
-		Defaults: func(m *config.Method) {
+		Defaults: func(r *config.Run) {
+			m := &r.Method
 			m.Sampler = "stride"
 			m.Loss = config.LossAbsent
 			m.Weight = 1

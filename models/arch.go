@@ -80,6 +80,26 @@ func newArch(name string, featureSize int, input [3]int, build builder) Arch {
 	}
 }
 
+// ParamWeightInit is the context parameter that chooses how a network draws its initial
+// weights: WeightInitOfficial (the default: as each network's reference code does) or
+// WeightInitHe (Kaiming normal, fan_out mode, for every convolution). Only networks whose
+// reference code differs from Kaiming fan-out read it (DenseNet-BC-100).
+const ParamWeightInit = "models_weight_init"
+
+// Values of ParamWeightInit.
+const (
+	WeightInitOfficial = "official"
+	WeightInitHe       = "he"
+)
+
+// WeightInits lists the values of ParamWeightInit.
+func WeightInits() []string { return []string{WeightInitOfficial, WeightInitHe} }
+
+// weightInit returns the ParamWeightInit of ctx.
+func weightInit(ctx *context.Context) string {
+	return context.GetParamOr(ctx, ParamWeightInit, WeightInitOfficial)
+}
+
 // Network is a registered network, or a family of networks whose names carry parameters
 // (wrn-D-K). Each network's file registers it from an init function.
 type Network struct {

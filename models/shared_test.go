@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/models/nn"
 )

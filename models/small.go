@@ -3,6 +3,7 @@ package models
 import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/oodlab/dos/models/nn"
 )
 

@@ -32,7 +32,36 @@ type DOSOptions struct {
 	// EmptyRelocate gives it the point farthest from its centre, as scikit-learn (official);
 	// EmptyKeep leaves its previous centroid.
 	EmptyClusters string `yaml:"empty_clusters"`
+	// Clusters is the number of clusters k (train_diverse.py --num_cluster); 0 means batch.ood,
+	// the official default. With k <= batch.ood each cluster gives its floor(batch.ood/k) best
+	// members, with k > batch.ood the first batch.ood clusters give one each; the rest is
+	// filled at random.
+	Clusters int `yaml:"clusters"`
+	// Normalize L2-normalises the candidates' features before clustering (true in the paper's
+	// DOS; false in the dual-batch variant).
+	Normalize bool `yaml:"normalize"`
+	// Pick is how a cluster's members are chosen: PickMinPAbs (the smallest p_absent: the
+	// paper's DOS) or PickNearest (nearest the centroid: the dual-batch variant).
+	Pick string `yaml:"pick"`
+	// KeepRatio clusters only the fraction of each block with the lowest p_absent (the
+	// dual-batch variant's --ood_ratio, 0.8 in its run scripts); 1 keeps all.
+	KeepRatio float64 `yaml:"keep_ratio"`
+	// Variant is where the candidates come from: VariantDiverse (train_diverse.py, the paper's
+	// text: blocks of a per-epoch permutation of the pool, scored with the training
+	// augmentation) or VariantDualBatch (train_dual_batch.py, which the run scripts of commit
+	// 2ca0913 call: a fresh random sample of the pool per iteration, scored without
+	// augmentation; the picks are trained with it). Method dos-dual sets it with the dual-batch
+	// values of Normalize, Pick, KeepRatio and NInit.
+	Variant string `yaml:"variant"`
 }
+
+// Values of DOSOptions.Pick and DOSOptions.Variant.
+const (
+	PickMinPAbs      = "min-pabs"
+	PickNearest      = "nearest"
+	VariantDiverse   = "diverse"
+	VariantDualBatch = "dual-batch"
+)
 
 // Values of DOSOptions.EmptyClusters.
 const (
@@ -44,7 +73,8 @@ const (
 // train_diverse.py): 384 candidates, scikit-learn KMeans(n_init=5) with its empty-cluster
 // relocation, no trimming; 30 unrolled Lloyd iterations.
 func DefaultDOSOptions() *DOSOptions {
-	return &DOSOptions{Candidates: 384, NInit: 5, Iters: DefaultKMeansIters, Trim: 0, EmptyClusters: EmptyRelocate}
+	return &DOSOptions{Candidates: 384, NInit: 5, Iters: DefaultKMeansIters, Trim: 0, EmptyClusters: EmptyRelocate,
+		Clusters: 0, Normalize: true, Pick: PickMinPAbs, KeepRatio: 1, Variant: VariantDiverse}
 }
 
 // Check implements Options.
@@ -65,8 +95,27 @@ func (o *DOSOptions) Check(run RunShape) []Problem {
 	if !slices.Contains([]string{EmptyRelocate, EmptyKeep}, o.EmptyClusters) {
 		ps = append(ps, problemf("empty_clusters", "want one of %s, %s, found %q", EmptyRelocate, EmptyKeep, o.EmptyClusters))
 	}
-	if o.Trim > 0 && o.Candidates-o.Trim < run.OODBatch {
-		ps = append(ps, problemf("trim", "candidates - trim = %d must stay >= batch.ood %d", o.Candidates-o.Trim, run.OODBatch))
+	if !slices.Contains([]string{PickMinPAbs, PickNearest}, o.Pick) {
+		ps = append(ps, problemf("pick", "want one of %s, %s, found %q", PickMinPAbs, PickNearest, o.Pick))
+	}
+	if !slices.Contains([]string{VariantDiverse, VariantDualBatch}, o.Variant) {
+		ps = append(ps, problemf("variant", "want one of %s, %s, found %q", VariantDiverse, VariantDualBatch, o.Variant))
+	}
+	if !(o.KeepRatio > 0 && o.KeepRatio <= 1) {
+		ps = append(ps, problemf("keep_ratio", "want a fraction in (0, 1], found %v", o.KeepRatio))
+	}
+	if o.Clusters < 0 {
+		ps = append(ps, problemf("clusters", "want >= 0 (0: batch.ood), found %d", o.Clusters))
+	}
+	if len(ps) == 0 && o.Candidates >= 1 && run.OODBatch >= 1 {
+		left := o.Config(run.OODBatch).Clustered()
+		if left < run.OODBatch {
+			ps = append(ps, problemf("trim", "%d candidates are left to cluster after trim %d and keep_ratio %v: want >= batch.ood %d",
+				left, o.Trim, o.KeepRatio, run.OODBatch))
+		}
+		if k := o.Config(run.OODBatch).K(); k > left {
+			ps = append(ps, problemf("clusters", "want <= the %d candidates left to cluster, found %d", left, k))
+		}
 	}
 	return ps
 }
@@ -79,6 +128,13 @@ func (o *DOSOptions) Config(oodBatch int) DOSConfig {
 	c.KMeans.NInit = o.NInit
 	c.KMeans.Iters = o.Iters
 	c.KMeans.KeepEmpty = o.EmptyClusters == EmptyKeep
+	c.Clusters = o.Clusters
+	c.RawFeatures = !o.Normalize
+	c.PickNearest = o.Pick == PickNearest
+	if o.KeepRatio < 1 {
+		c.Keep = int(float64(o.Candidates) * o.KeepRatio) // int(candidate_ood_size * ood_ratio)
+	}
+	c.KMeans.K = c.K()
 	return c
 }
 
@@ -100,15 +156,27 @@ const (
 // BlockSize rows, one block per training iteration; inside the train-step graph each block is
 // scored in inference mode and ondevice.SelectDOS picks Config().BatchSize rows.
 type DOS struct {
-	seed uint64
-	pool int
-	cfg  DOSConfig
+	seed  uint64
+	pool  int
+	cfg   DOSConfig
+	dual  bool // the dual-batch variant
+	iters int  // iterations per epoch (dual-batch: one fresh sample each)
 }
 
 // NewDOS builds the dos sampler; it needs Seed, PoolSize and OODBatch, with
 // OODBatch <= Candidates - Trim <= PoolSize.
 func NewDOS(env Env, o *DOSOptions) (*DOS, error) {
-	return NewDOSWithConfig(env.Seed, env.PoolSize, o.Config(env.OODBatch))
+	d, err := NewDOSWithConfig(env.Seed, env.PoolSize, o.Config(env.OODBatch))
+	if err != nil {
+		return nil, err
+	}
+	if o.Variant == VariantDualBatch {
+		if env.Iters() < 1 {
+			return nil, fmt.Errorf("sampling: dos: the dual-batch variant needs the ID set's size and batch (got %d and %d)", env.IDSize, env.IDBatch)
+		}
+		d.dual, d.iters = true, env.Iters()
+	}
+	return d, nil
 }
 
 // NewDOSWithConfig builds the dos sampler from a selection configuration (for the performance
@@ -134,12 +202,25 @@ func (d *DOS) Scoring() Scoring { return ScoreInGraph }
 // Request implements Sampler: nothing to score outside the train step.
 func (d *DOS) Request(int) Request { return Request{} }
 
-// Select implements Sampler: the epoch's candidate order, a random permutation of the whole pool
-// (official: random.sample(range(pool), pool) per epoch). The runner uses the first
-// iterations x BlockSize rows.
+// Select implements Sampler: the epoch's candidates, consumed BlockSize at a time. The paper's
+// variant: a random permutation of the whole pool (official: random.sample(range(pool), pool)
+// per epoch), of which the runner uses the first iterations x BlockSize rows. The dual-batch
+// variant: per iteration a fresh sample of BlockSize distinct rows (official:
+// random.sample(range(pool), candidate_ood_size) per iteration), concatenated.
 func (d *DOS) Select(epoch int, _ Scores) ([]int32, error) {
-	return samplePool(derivedRNG(d.seed, streamDOSPermutation, epoch, 0), d.pool, d.pool), nil
+	if !d.dual {
+		return samplePool(derivedRNG(d.seed, streamDOSPermutation, epoch, 0), d.pool, d.pool), nil
+	}
+	out := make([]int32, 0, d.iters*d.cfg.Candidates)
+	for it := range d.iters {
+		out = append(out, samplePool(derivedRNG(d.seed, streamDOSPermutation, epoch, it+1), d.pool, d.cfg.Candidates)...)
+	}
+	return out, nil
 }
+
+// ScoreClean implements InGraph: the dual-batch variant scores its candidates without
+// augmentation (official: test_all_set_ood) and trains on the picks augmented.
+func (d *DOS) ScoreClean() bool { return d.dual }
 
 // Config returns the selection's configuration.
 func (d *DOS) Config() DOSConfig { return d.cfg }

@@ -86,17 +86,31 @@ func fillUniforms(rng *rand.Rand, u []float32) {
 	}
 }
 
-// DOSConfig configures the per-iteration DOS selection (SelectDOS).
+// DOSConfig configures the per-iteration DOS selection (ondevice.SelectDOS).
 type DOSConfig struct {
 	// Candidates is the number of candidate outliers scored per training iteration (official: 384).
 	Candidates int
-	// BatchSize is the OOD batch size, which is also the number of clusters k (official: 64).
+	// BatchSize is the OOD batch size: the number of outliers selected (official: 64).
 	BatchSize int
+	// Clusters is the number of K-means clusters k; 0 means BatchSize (the official default,
+	// train_diverse.py --num_cluster 64). With k <= BatchSize each cluster gives its
+	// floor(BatchSize/k) best members; with k > BatchSize clusters 0..BatchSize-1 give one each;
+	// slots left are filled at random, as the official code does.
+	Clusters int
 	// Trim drops the Trim candidates with the lowest p_abs before clustering; they are neither
-	// clustered nor used to fill up. 0 (default) is the released code; an early implementation
-	// used 16 (its spt=16, ept=384 options).
+	// clustered nor used to fill up. 0 (default) is the released code.
 	Trim int
-	// KMeans configures the clustering; its K is forced to BatchSize.
+	// Keep, when > 0, clusters only the Keep candidates with the lowest p_abs (the dual-batch
+	// variant's int(candidates * ood_ratio)); the others are neither clustered nor used to fill
+	// up. 0 keeps all.
+	Keep int
+	// RawFeatures clusters the features as they are instead of L2-normalised (the dual-batch
+	// variant).
+	RawFeatures bool
+	// PickNearest picks from each cluster the members nearest its centroid (the dual-batch
+	// variant) instead of those with the smallest p_abs (the paper's DOS).
+	PickNearest bool
+	// KMeans configures the clustering; its K is forced to the number of clusters.
 	KMeans KMeansConfig
 }
 
@@ -106,13 +120,38 @@ func DefaultDOSConfig(candidates, batchSize int) DOSConfig {
 	return DOSConfig{Candidates: candidates, BatchSize: batchSize, KMeans: DefaultKMeansConfig(batchSize)}
 }
 
-// Clustered is the number of candidates that are clustered (Candidates - Trim).
-func (c DOSConfig) Clustered() int { return c.Candidates - c.Trim }
+// K is the number of clusters.
+func (c DOSConfig) K() int {
+	if c.Clusters > 0 {
+		return c.Clusters
+	}
+	return c.BatchSize
+}
 
-// KMeansConfig returns the K-means configuration with K = BatchSize.
+// PerCluster is the number of members picked from each of the first min(K, BatchSize) clusters.
+func (c DOSConfig) PerCluster() int {
+	if k := c.K(); k <= c.BatchSize {
+		return c.BatchSize / k
+	}
+	return 1
+}
+
+// kept is the number of candidates at the low end of the p_abs order that may be clustered.
+func (c DOSConfig) kept() int {
+	if c.Keep > 0 {
+		return c.Keep
+	}
+	return c.Candidates
+}
+
+// Clustered is the number of candidates that are clustered: those whose p_abs rank (ascending)
+// is in [Trim, Keep).
+func (c DOSConfig) Clustered() int { return c.kept() - c.Trim }
+
+// KMeansConfig returns the K-means configuration with K = the number of clusters.
 func (c DOSConfig) KMeansConfig() KMeansConfig {
 	km := c.KMeans
-	km.K = c.BatchSize
+	km.K = c.K()
 	return km
 }
 
@@ -122,12 +161,18 @@ func (c DOSConfig) Validate() error {
 	case c.Candidates < 1:
 		return fmt.Errorf("sampling: DOSConfig.Candidates must be >= 1, got %d", c.Candidates)
 	case c.BatchSize < 1:
-		return fmt.Errorf("sampling: DOSConfig.BatchSize (OOD batch, = number of clusters) must be >= 1, got %d", c.BatchSize)
+		return fmt.Errorf("sampling: DOSConfig.BatchSize (OOD batch) must be >= 1, got %d", c.BatchSize)
+	case c.Clusters < 0:
+		return fmt.Errorf("sampling: DOSConfig.Clusters must be >= 0 (0 = BatchSize), got %d", c.Clusters)
 	case c.Trim < 0:
 		return fmt.Errorf("sampling: DOSConfig.Trim must be >= 0, got %d", c.Trim)
+	case c.Keep < 0 || c.Keep > c.Candidates:
+		return fmt.Errorf("sampling: DOSConfig.Keep must be in [0, Candidates=%d], got %d", c.Candidates, c.Keep)
 	case c.BatchSize > c.Clustered():
-		return fmt.Errorf("sampling: DOSConfig.BatchSize (k=%d clusters) exceeds the candidates left to cluster "+
-			"(Candidates %d - Trim %d = %d)", c.BatchSize, c.Candidates, c.Trim, c.Clustered())
+		return fmt.Errorf("sampling: DOSConfig.BatchSize (%d outliers) exceeds the candidates left to cluster "+
+			"(%d of %d: Trim %d, Keep %d)", c.BatchSize, c.Clustered(), c.Candidates, c.Trim, c.Keep)
+	case c.K() > c.Clustered():
+		return fmt.Errorf("sampling: DOSConfig.Clusters (%d) exceeds the candidates left to cluster (%d)", c.K(), c.Clustered())
 	}
 	if err := c.KMeansConfig().Validate(c.Clustered()); err != nil {
 		return fmt.Errorf("DOSConfig.KMeans: %w", err)

@@ -45,6 +45,9 @@ type Request struct {
 	PAbs bool
 	// Features: the sampler needs the penultimate features.
 	Features bool
+	// Augmented: score each row with the epoch's training augmentation, the very crops and flips
+	// the outlier loader will serve if the row is selected (instead of the test transform).
+	Augmented bool
 }
 
 // Scores holds model outputs in the order of the rows requested.
@@ -63,7 +66,7 @@ type Scores struct {
 //	req := s.Request(e)               // what to score (empty for ScoreNone / ScoreInGraph)
 //	scores := <score req.Pool if any> // inference mode, test transform
 //	idx, err := s.Select(e, scores)   // pool rows, in the order to consume them
-//	<train the epoch on idx>          // ScoreInGraph: idx are candidates, see GraphSelector
+//	<train the epoch on idx>          // ScoreInGraph: idx are candidates, see InGraph
 //	if l, ok := s.(Learner); ok { ... l.Feedback(e, ...) }
 //
 // Samplers are deterministic functions of Config.Seed, the epoch and the scores given.
@@ -94,6 +97,10 @@ type InGraph interface {
 	// Diagnostics names the scalars the selection graph returns besides the picks, in order;
 	// their per-epoch means go to the run's metrics.
 	Diagnostics() []string
+	// ScoreClean: the graph scores the candidates without augmentation and trains on the picks
+	// augmented, so the runner feeds each block twice (clean, then augmented). Otherwise it
+	// feeds the augmented block once, for both.
+	ScoreClean() bool
 }
 
 // FeedbackRequest lists the rows whose features a Learner needs after an epoch.
@@ -127,6 +134,22 @@ type Env struct {
 	OutliersPerEpoch int
 	// OODBatch is the number of outliers per training iteration (64; DOS's number of clusters).
 	OODBatch int
+	// IDBatch is the ID batch size and DropLast whether the ID loader drops its last partial
+	// batch: with IDSize they give the iterations of an epoch.
+	IDBatch  int
+	DropLast bool
+}
+
+// Iters returns the number of training iterations of an epoch (0 when IDBatch is not set).
+func (e Env) Iters() int {
+	if e.IDBatch < 1 {
+		return 0
+	}
+	n := e.IDSize / e.IDBatch
+	if !e.DropLast && e.IDSize%e.IDBatch != 0 {
+		n++
+	}
+	return n
 }
 
 // Options is a sampler's options block in a run's configuration (method.<Spec.Block> in YAML):
@@ -216,6 +239,8 @@ const (
 	streamPOEMNoise
 	streamDOSPermutation
 	streamDOSStep
+	streamGreedyWindow
+	streamGreedyShuffle
 )
 
 // derivedRNG returns a PCG generator for (seed, stream, a, b), independent of any call order.

@@ -4,7 +4,7 @@
 # On the build machine (Go and cgo; the GPU machine has no Go toolchain):
 #   go build -o bin/perf ./benchmarks/perf
 #   go test -c -o bin/backend.test ./models/backend
-#   go test -c -o bin/sampling.test ./sampling
+#   go test -c -o bin/sampling.test ./sampling/ondevice
 #   go test -c -o bin/train.test ./experiments/train
 # then carry bin/ to the GPU machine and run, from the repository root:
 #   OUT=/some/dir bash benchmarks/gpu/device_checks.sh

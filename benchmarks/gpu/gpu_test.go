@@ -57,7 +57,7 @@ func TestDeviceChecksDryRun(t *testing.T) {
 	bin := t.TempDir()
 	goTool(t, root, "build", "-o", filepath.Join(bin, "perf"), "./benchmarks/perf")
 	goTool(t, root, "test", "-c", "-o", filepath.Join(bin, "backend.test"), "./models/backend")
-	goTool(t, root, "test", "-c", "-o", filepath.Join(bin, "sampling.test"), "./sampling")
+	goTool(t, root, "test", "-c", "-o", filepath.Join(bin, "sampling.test"), "./sampling/ondevice")
 	goTool(t, root, "test", "-c", "-o", filepath.Join(bin, "train.test"), "./experiments/train")
 
 	out := t.TempDir()

@@ -14,7 +14,7 @@ import (
 )
 
 // TestMethodDefaults pins each method's defaults to docs/method.md
-// sections 2 and 3 (the official DOS code).
+// sections 2 to 4 (the official code).
 func TestMethodDefaults(t *testing.T) {
 	type row struct {
 		sampler, loss string
@@ -31,8 +31,11 @@ func TestMethodDefaults(t *testing.T) {
 		"share":  {"random", "absent", 1, "K+1", "absent", 50000},
 		"poem":   {"poem", "energy", 0.1, "K", "energy", 50000},
 		"dos":    {"dos", "absent", 1, "K+1", "absent", 0},
+		// The variants beside the paper's table.
+		"dos-dual":      {"dos", "absent", 1, "K+1", "absent", 0},
+		"ntom-original": {"greedy", "absent", 1, "K+1", "absent", 100000},
 	}
-	if got := MethodNames(); !slices.Equal(got, []string{"msp", "oe", "energy", "ntom", "share", "poem", "dos"}) {
+	if got := MethodNames(); !slices.Equal(got, []string{"msp", "oe", "energy", "ntom", "share", "poem", "dos", "dos-dual", "ntom-original"}) {
 		t.Errorf("MethodNames() = %v", got)
 	}
 	for name, w := range want {
@@ -53,7 +56,7 @@ func TestMethodDefaults(t *testing.T) {
 		for k := range m.Samplers {
 			blocks = append(blocks, k)
 		}
-		wantBlocks := map[string][]string{"dos": {"dos"}, "ntom": {"ntom"}, "poem": {"poem"}}[name]
+		wantBlocks := map[string][]string{"dos": {"dos"}, "dos-dual": {"dos"}, "ntom": {"ntom"}, "ntom-original": {"ntom"}, "poem": {"poem"}}[name]
 		if (m.Energy != nil) != (m.Loss == "energy") || !slices.Equal(blocks, wantBlocks) {
 			t.Errorf("%s: wrong hyperparameter blocks: energy %v, sampler blocks %v want %v", name, m.Energy, blocks, wantBlocks)
 		}
@@ -66,17 +69,32 @@ func TestMethodDefaults(t *testing.T) {
 		if name != "msp" && r.Benchmark.Pool != "ti300k" {
 			t.Errorf("%s: pool %q, want ti300k", name, r.Benchmark.Pool)
 		}
+		if w.sampler == "" || strings.Contains(name, "-") {
+			continue // the variants change the protocol on purpose: checked below
+		}
 		// Shared protocol.
 		o := r.Optim
 		if o.LR != 0.1 || o.Momentum != 0.9 || !o.Nesterov || o.WeightDecay != 1e-4 || o.Schedule != "multistep" ||
 			!slices.Equal(o.Milestones, []int{50, 75, 90}) || o.Gamma != 0.1 || r.Epochs != 100 ||
-			r.Batch != (Batch{64, 64}) || r.Network != "densenet-bc-100" || r.Benchmark.ImageSize != 32 {
+			r.Batch != (Batch{ID: 64, OOD: 64, DropLast: name == "dos"}) || r.Network != "densenet-bc-100" || r.Benchmark.ImageSize != 32 ||
+			r.WeightInit != WeightInitOfficial || r.Benchmark.Normalize != NormalizeOfficial {
 			t.Errorf("%s: protocol differs from the paper's: %+v epochs %d batch %+v network %s", name, o, r.Epochs, r.Batch, r.Network)
 		}
 	}
 	d, _ := Defaults("dos")
-	if got := *d.Method.Samplers["dos"].(*sampling.DOSOptions); got != (sampling.DOSOptions{Candidates: 384, NInit: 5, Iters: 30, Trim: 0, EmptyClusters: sampling.EmptyRelocate}) {
+	if got := *d.Method.Samplers["dos"].(*sampling.DOSOptions); got != (sampling.DOSOptions{Candidates: 384, NInit: 5, Iters: 30, Trim: 0,
+		EmptyClusters: sampling.EmptyRelocate, Normalize: true, Pick: sampling.PickMinPAbs, KeepRatio: 1, Variant: sampling.VariantDiverse}) {
 		t.Errorf("dos block %+v", got)
+	}
+	dd, _ := Defaults("dos-dual")
+	if got := *dd.Method.Samplers["dos"].(*sampling.DOSOptions); got != (sampling.DOSOptions{Candidates: 384, NInit: 1, Iters: 30, Trim: 0,
+		EmptyClusters: sampling.EmptyRelocate, Normalize: false, Pick: sampling.PickNearest, KeepRatio: 0.8, Variant: sampling.VariantDualBatch}) || dd.Batch.DropLast {
+		t.Errorf("dos-dual block %+v, drop_last %v", got, dd.Batch.DropLast)
+	}
+	no, _ := Defaults("ntom-original")
+	if g := *no.Method.Samplers["ntom"].(*sampling.GreedyOptions); g != (sampling.GreedyOptions{Quantile: 0.125, Scan: 400000, ScanAugment: true, Shuffle: true}) ||
+		no.Batch.OOD != 128 || no.Batch.DropLast {
+		t.Errorf("ntom-original block %+v, batch %+v", g, no.Batch)
 	}
 	if d.Method.NumOutputs(100) != 101 {
 		t.Errorf("dos NumOutputs(100) = %d, want 101", d.Method.NumOutputs(100))
@@ -185,7 +203,7 @@ func TestValidate(t *testing.T) {
 // goldenDOSID pins the ID of the default DOS run: it changes only when the
 // canonical form does (a field added to Run, a default changed). Update it
 // deliberately, knowing that existing run directories will no longer match.
-const goldenDOSID = "0136efd9a0e6"
+const goldenDOSID = "97c0a210dcf2"
 
 // TestRunID checks that the ID depends on every field except Backend, and
 // nothing else.
@@ -231,8 +249,8 @@ func TestRunID(t *testing.T) {
 			keys = append(keys, k)
 		}
 	}
-	if !slices.IsSorted(keys) || len(keys) != 10 {
-		t.Errorf("canonical top-level keys %v: want 10, sorted", keys)
+	if !slices.IsSorted(keys) || len(keys) != 12 {
+		t.Errorf("canonical top-level keys %v: want 12, sorted", keys)
 	}
 	// Every field except backend changes the ID.
 	flat, err := a.Flat()

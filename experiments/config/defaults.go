@@ -60,7 +60,7 @@ func layered(method string) (*Run, error) {
 	}
 	r := baseDefaults()
 	r.Method.Name = spec.Name
-	spec.Defaults(&r.Method)
+	spec.Defaults(r)
 	return r, nil
 }
 
@@ -92,8 +92,10 @@ func baseDefaults() *Run {
 			Tests:     DefaultTests(),
 			ImageSize: 32,
 			Augment:   AugmentPaper,
+			Normalize: NormalizeOfficial,
 		},
-		Network: "densenet-bc-100",
+		Network:    "densenet-bc-100",
+		WeightInit: WeightInitOfficial,
 		Method: Method{
 			Sampler: SamplerNone,
 			Loss:    LossNone,
@@ -147,6 +149,20 @@ const (
 	ScheduleMultistep = "multistep"
 	// ScheduleCosine: cosine annealing to 0 over Epochs.
 	ScheduleCosine = "cosine"
+)
+
+// Values of Benchmark.Normalize.
+const (
+	NormalizeOfficial = "official"
+	NormalizeOE       = "oe"
+	NormalizeComputed = "computed"
+)
+
+// Values of Run.WeightInit (those of models.ParamWeightInit; kept here, where the
+// configuration is read without the models package).
+const (
+	WeightInitOfficial = "official"
+	WeightInitHe       = "he"
 )
 
 // Training augmentations (Benchmark.Augment).

@@ -9,7 +9,8 @@ func init() {
 		Display:     "Energy",
 		Description: "energy loss: 50k uniform outliers/epoch, 0.1 x margins (-25, -7), energy score",
 		Order:       2,
-		Defaults: func(m *Method) {
+		Defaults: func(r *Run) {
+			m := &r.Method
 			m.Sampler = "random"
 			m.Loss = LossEnergy
 			m.Weight = 0.1

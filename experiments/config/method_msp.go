@@ -8,7 +8,8 @@ func init() {
 		Display:     "MSP",
 		Description: "no outliers; cross-entropy on ID only, maximum-softmax score",
 		Order:       0,
-		Defaults: func(m *Method) {
+		Defaults: func(r *Run) {
+			m := &r.Method
 			m.Sampler = SamplerNone
 			m.Loss = LossNone
 			m.Weight = 0

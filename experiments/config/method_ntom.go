@@ -10,7 +10,8 @@ func init() {
 		Display:     "NTOM",
 		Description: "NTOM: greedy 50k most ID-looking outliers/epoch (q=0), K+1 outputs, 1-p_absent score",
 		Order:       3,
-		Defaults: func(m *Method) {
+		Defaults: func(r *Run) {
+			m := &r.Method
 			m.Sampler = "greedy"
 			m.Loss = LossAbsent
 			m.Weight = 1

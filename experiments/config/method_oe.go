@@ -9,7 +9,8 @@ func init() {
 		Display:     "OE",
 		Description: "outlier exposure: 50k uniform outliers/epoch, 0.5 x CE to uniform, MSP score",
 		Order:       1,
-		Defaults: func(m *Method) {
+		Defaults: func(r *Run) {
+			m := &r.Method
 			m.Sampler = "random"
 			m.Loss = LossOE
 			m.Weight = 0.5

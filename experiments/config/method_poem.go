@@ -11,7 +11,8 @@ func init() {
 		Display:     "POEM",
 		Description: "POEM: Thompson-sampled boundary outliers (50k of 400k/epoch), 0.1 x energy loss, energy score",
 		Order:       5,
-		Defaults: func(m *Method) {
+		Defaults: func(r *Run) {
+			m := &r.Method
 			m.Sampler = "poem"
 			m.Loss = LossEnergy
 			m.Weight = 0.1

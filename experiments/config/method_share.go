@@ -10,7 +10,8 @@ func init() {
 		Display:     "Share",
 		Description: "random sampling: 50k uniform outliers/epoch, K+1 outputs, 1-p_absent score",
 		Order:       4,
-		Defaults: func(m *Method) {
+		Defaults: func(r *Run) {
+			m := &r.Method
 			m.Sampler = "random"
 			m.Loss = LossAbsent
 			m.Weight = 1

@@ -24,8 +24,10 @@ type MethodSpec struct {
 	// methods with equal Order sort by name.
 	Order int
 	// Defaults sets the method's fields (sampler, loss, weight, outputs, score, outliers per
-	// epoch, and any hyperparameter it changes) on a Method that holds the project defaults.
-	Defaults func(m *Method)
+	// epoch, and any hyperparameter it changes) on a run that holds the project defaults; r.Method
+	// is the method's block. A method may also change other parts of the run that its official
+	// code fixes (the batch sizes, dropping the last partial batch).
+	Defaults func(r *Run)
 }
 
 // methods is the method registry (see package registry for why it is filled from init).

@@ -19,6 +19,15 @@ import (
 type Run struct {
 	// Benchmark names the data: ID set, outlier pool, OOD test sets.
 	Benchmark Benchmark `yaml:"benchmark"`
+	// WeightInit is how the network's initial weights are drawn: official
+	// (default: as each network's reference code does; for DenseNet-BC-100
+	// the DOS code's N(0, 2/16) for every convolution) or he (Kaiming normal,
+	// fan_out, for every convolution).
+	WeightInit string `yaml:"weight_init"`
+	// Init, when set, is a file of weights to start from instead of drawing
+	// them: a PyTorch state dict (.pth, .pt, .safetensors, with the official
+	// code's key names) or a checkpoint of this project. Empty: fresh weights.
+	Init string `yaml:"init"`
 	// Network is the architecture name, as models.Lookup knows it
 	// (densenet-bc-100, wrn-40-4, resnet18, resnet50, small-cnn, mlp). This
 	// package checks only that it is given; the experiments command checks
@@ -65,6 +74,13 @@ type Benchmark struct {
 	// (4-pixel zero padding, random crop, horizontal flip; the official code)
 	// or none (e.g. for digits, which a flip would corrupt).
 	Augment string `yaml:"augment"`
+	// Normalize is the per-channel mean/std applied to every image (always
+	// the ID set's, as the official code does): official (default: the DOS
+	// code's values for CIFAR-10 and CIFAR-100, torchvision's for ImageNet,
+	// else computed), oe (the Outlier Exposure/Energy code's CIFAR values
+	// 125.3/123.0/113.9 over 63.0/62.1/66.7, else computed) or computed (the
+	// mean/std of the ID training split).
+	Normalize string `yaml:"normalize"`
 }
 
 // Method is the OOD method of a run. Name selects the registered defaults
@@ -144,11 +160,15 @@ type Optim struct {
 
 // Batch holds the batch sizes.
 type Batch struct {
-	// ID is the in-distribution batch size (the ID loader drops the last
-	// partial batch).
+	// ID is the in-distribution batch size.
 	ID int `yaml:"id"`
-	// OOD is the outlier batch size (and DOS's number of clusters).
+	// OOD is the outlier batch size (and, by default, DOS's number of
+	// clusters).
 	OOD int `yaml:"ood"`
+	// DropLast drops the last partial batch of each epoch (ID and
+	// outliers). The official code does for DOS (train_diverse.py) and not
+	// for the baselines (their loaders keep it), so each method sets it.
+	DropLast bool `yaml:"drop_last"`
 }
 
 // Caps limit data sizes for quick runs; 0 means no cap.

@@ -145,6 +145,8 @@ func (r *Run) validateData(v *validator) {
 	if b.Augment != AugmentPaper && b.Augment != AugmentNone {
 		v.add("benchmark.augment", "want %s or %s, found %q", AugmentPaper, AugmentNone, b.Augment)
 	}
+	v.oneOf("benchmark.normalize", b.Normalize, []string{NormalizeOfficial, NormalizeOE, NormalizeComputed})
+	v.oneOf("weight_init", r.WeightInit, []string{WeightInitOfficial, WeightInitHe})
 	v.min("eval_every", r.EvalEvery, 0)
 	v.min("epochs", r.Epochs, 1)
 	v.min("batch.id", r.Batch.ID, 1)

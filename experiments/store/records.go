@@ -16,6 +16,8 @@ import (
 type EpochRecord struct {
 	// Epoch is the number of completed epochs (1-based).
 	Epoch int `json:"epoch"`
+	// Iterations is the number of training iterations of the epoch.
+	Iterations int `json:"iterations"`
 	// Loss is the mean training loss of the epoch.
 	Loss float64 `json:"loss"`
 	// LR is the learning rate used in the epoch.
@@ -62,6 +64,8 @@ type Results struct {
 	Device string `json:"device"`
 	// DataChecksums maps each data file used to its checksum.
 	DataChecksums map[string]string `json:"data_checksums,omitempty"`
+	// InitSHA256 is the SHA-256 of the weights file the run started from (its init), if any.
+	InitSHA256 string `json:"init_sha256,omitempty"`
 	// Code identifies the code that produced the results.
 	Code CodeInfo `json:"code"`
 	// CommandLine is the command that ran (os.Args).

@@ -26,21 +26,31 @@ const DiagAUROCPrefix = "auroc/"
 // defaultEvalBatch is the batch size of inference passes unless Settings.EvalBatch says otherwise.
 const defaultEvalBatch = 256
 
+// evalBatch is the batch size of inference passes.
+func (t *Trainer) evalBatch() int {
+	if t.Settings.EvalBatch > 0 {
+		return t.Settings.EvalBatch
+	}
+	return defaultEvalBatch
+}
+
 // forEachBatch runs the graph fn (compiled once under name) over src with the test transform, in
 // fixed-size batches (the last one padded, so that one executable serves all), and calls visit
 // with the outputs and the number of real rows in the batch.
 func (t *Trainer) forEachBatch(name string, fn any, src data.Source, visit func(out []*tensors.Tensor, n int)) error {
-	batch := t.Settings.EvalBatch
-	if batch <= 0 {
-		batch = defaultEvalBatch
-	}
+	return t.forEachLoaderBatch(name, fn, data.ScoringPass(src, nil, t.evalBatch(), t.Job.Norm), 0, visit)
+}
+
+// forEachLoaderBatch is forEachBatch over the batches of loader in epoch (whose batch size must
+// be evalBatch).
+func (t *Trainer) forEachLoaderBatch(name string, fn any, loader *data.Loader, epoch int, visit func(out []*tensors.Tensor, n int)) error {
+	batch := loader.BatchSize
 	e, err := t.exec(name, fn)
 	if err != nil {
 		return err
 	}
-	loader := data.ScoringPass(src, nil, batch, t.Job.Norm)
 	for it := range loader.ItersPerEpoch() {
-		b, err := loader.Batch(0, it)
+		b, err := loader.Batch(epoch, it)
 		if err != nil {
 			return err
 		}
@@ -58,11 +68,27 @@ func (t *Trainer) forEachBatch(name string, fn any, src data.Source, visit func(
 	return nil
 }
 
+// scorePool returns what a sampler asks to know of the pool rows of req before epoch: their p_abs
+// and features in inference mode, with the test transform, or with req.Augmented the training
+// augmentation the outlier loader will apply to them in epoch.
+func (t *Trainer) scorePool(epoch int, req sampling.Request) (sampling.Scores, error) {
+	loader := &data.Loader{Src: t.Job.Pool, BatchSize: t.evalBatch(), Order: listOrder{req.Pool}, Norm: t.Job.Norm}
+	if req.Augmented {
+		loader.Aug, loader.Seed, loader.Stream = t.Job.Aug, t.Seed, oodStream
+	}
+	return t.scoreLoader(loader, epoch, req.PAbs, req.Features)
+}
+
 // scoreRows runs the model in inference mode over src (test transform) and returns what a
 // sampler asked for: p_abs (of a K+1-output model) and the penultimate features.
 func (t *Trainer) scoreRows(src data.Source, pabs, features bool) (sampling.Scores, error) {
+	return t.scoreLoader(data.ScoringPass(src, nil, t.evalBatch(), t.Job.Norm), 0, pabs, features)
+}
+
+// scoreLoader is scoreRows over the batches of a loader in epoch.
+func (t *Trainer) scoreLoader(loader *data.Loader, epoch int, pabs, features bool) (sampling.Scores, error) {
 	var s sampling.Scores
-	err := t.forEachBatch("infer", t.Model.Infer, src, func(out []*tensors.Tensor, n int) {
+	err := t.forEachLoaderBatch("infer", t.Model.Infer, loader, epoch, func(out []*tensors.Tensor, n int) {
 		if pabs {
 			logits := tensors.MustCopyFlatData[float32](out[0])
 			k := t.Model.Outputs

@@ -109,6 +109,11 @@ func (e *Executor) Execute(ctx stdctx.Context, run *config.Run, dir *store.RunDi
 	}
 	res.BackendDescription = be.b.Description()
 	res.Device = strings.Join(be.info.Devices, ", ")
+	if run.Init != "" {
+		if res.InitSHA256, err = data.FileChecksum(run.Init, "sha256"); err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+	}
 	res.DataChecksums = map[string]string{}
 	for _, name := range dataNames(run) {
 		status, _ := data.ChecksumStatus(name, e.DataDir)

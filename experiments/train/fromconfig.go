@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/gomlx/gomlx/backends"
 
@@ -51,11 +50,11 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 		}
 		job.Classes = spec.Classes
 	}
-	if strings.HasPrefix(idRef.Name, "cifar") {
-		job.Norm = data.CIFARNormalize()
-	} else {
-		job.Norm = data.ComputeNormalize(job.Train)
+	norm, err := normalization(b.Normalize, idRef.Name, job.Train)
+	if err != nil {
+		return nil, err
 	}
+	job.Norm = norm
 	if aug := run.Benchmark.Augment; aug == "" || aug == "paper" {
 		a := data.PaperAugment()
 		job.Aug = &a
@@ -105,6 +104,26 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 		return nil, err
 	}
 	return job, nil
+}
+
+// normalization returns the per-channel normalisation of benchmark.normalize for the ID set
+// name (whose training split is train).
+func normalization(mode, name string, train *data.Images) (data.Normalize, error) {
+	switch mode {
+	case config.NormalizeOfficial, "":
+		if n, ok := data.OfficialNormalize(name); ok {
+			return n, nil
+		}
+	case config.NormalizeOE:
+		if n, ok := data.OENormalize(name); ok {
+			return n, nil
+		}
+	case config.NormalizeComputed:
+	default:
+		return data.Normalize{}, fmt.Errorf("benchmark.normalize %q: want %s, %s or %s", mode,
+			config.NormalizeOfficial, config.NormalizeOE, config.NormalizeComputed)
+	}
+	return data.ComputeNormalize(train), nil
 }
 
 // checkShapes requires every set of a job to have the ID images' shape: the network sees them
@@ -167,11 +186,13 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 	if meth.Energy != nil {
 		m.Loss.MIn, m.Loss.MOut = meth.Energy.MIn, meth.Energy.MOut
 	}
+	m.WeightInit, m.Init = run.WeightInit, run.Init
 	t := &Trainer{Backend: be, Model: m, Job: job, Schedule: sched, Epochs: run.Epochs,
-		IDBatch: run.Batch.ID, OODBatch: run.Batch.OOD, Seed: run.Seed, Settings: settings}
+		IDBatch: run.Batch.ID, OODBatch: run.Batch.OOD, DropLast: run.Batch.DropLast, Seed: run.Seed, Settings: settings}
 	if meth.Sampler != config.SamplerNone {
 		env := sampling.Env{Seed: run.Seed, PoolSize: job.Pool.Len(), IDSize: job.Train.N,
-			OutliersPerEpoch: min(meth.OutliersPerEpoch, job.Pool.Len()), OODBatch: run.Batch.OOD}
+			OutliersPerEpoch: min(meth.OutliersPerEpoch, job.Pool.Len()), OODBatch: run.Batch.OOD,
+			IDBatch: run.Batch.ID, DropLast: run.Batch.DropLast}
 		if t.Sampler, err = sampling.New(meth.Sampler, env, meth.SamplerOptions()); err != nil {
 			return nil, fmt.Errorf("method.sampler %s: %w", meth.Sampler, err)
 		}

@@ -39,11 +39,20 @@ type Model struct {
 	Opt     *optim.SGD
 	// InGraph is set for a sampler that selects inside the step graph (dos).
 	InGraph sampling.InGraph
+	// WeightInit is how fresh weights are drawn (models.ParamWeightInit; "" = official).
+	WeightInit string
+	// Init, when set, is a file of weights to start from (the run's init: a PyTorch state dict
+	// or a checkpoint of this project).
+	Init string
 }
 
 // forward runs the network on x in training or inference mode.
 func (m *Model) forward(ctx *context.Context, x *Node, training bool) models.Output {
-	return m.Arch.Build(ctx.In(ModelScope).Checked(false), x, m.Outputs, training)
+	mctx := ctx.In(ModelScope).Checked(false)
+	if m.WeightInit != "" {
+		mctx.SetParam(models.ParamWeightInit, m.WeightInit)
+	}
+	return m.Arch.Build(mctx, x, m.Outputs, training)
 }
 
 // Diagnostics are the per-step values a step graph returns besides the loss.
@@ -111,9 +120,20 @@ func (m *Model) StepOutliers(ctx *context.Context, x, labels, outliers, lr *Node
 // numbers the selection consumes. Besides the step outputs it returns the selection's
 // diagnostics, in the order of m.InGraph.Diagnostics().
 func (m *Model) StepInGraph(ctx *context.Context, x, labels, candidates, uniforms, lr *Node) []*Node {
-	scored := m.forward(ctx, candidates, false)
+	return m.stepInGraph(ctx, x, labels, candidates, candidates, uniforms, lr)
+}
+
+// StepInGraphClean is StepInGraph for a sampler that scores its candidates without augmentation
+// (sampling.InGraph.ScoreClean: DOS's dual-batch variant): clean is the block as the test
+// transform gives it, candidates the same rows augmented, from which the picks are trained.
+func (m *Model) StepInGraphClean(ctx *context.Context, x, labels, clean, candidates, uniforms, lr *Node) []*Node {
+	return m.stepInGraph(ctx, x, labels, clean, candidates, uniforms, lr)
+}
+
+func (m *Model) stepInGraph(ctx *context.Context, x, labels, scoreOn, trainOn, uniforms, lr *Node) []*Node {
+	scored := m.forward(ctx, scoreOn, false)
 	sel := ondevice.Build(m.InGraph, StopGradient(scored.Logits), StopGradient(scored.Features), uniforms)
-	picked := Gather(candidates, ExpandAxes(sel.Indices, -1))
+	picked := Gather(trainOn, ExpandAxes(sel.Indices, -1))
 	outs := m.trainOn(ctx, Concatenate([]*Node{x, picked}, 0), labels, lr, x.Shape().Dimensions[0])
 	return append(outs, sel.Diagnostics...)
 }

@@ -61,6 +61,8 @@ type Trainer struct {
 	Epochs   int
 	IDBatch  int
 	OODBatch int
+	// DropLast drops the last partial ID and outlier batch of each epoch (batch.drop_last).
+	DropLast bool
 	Seed     uint64
 	Settings Settings
 
@@ -117,6 +119,7 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 	}
 	idLoader := data.TrainLoader(t.Job.Train, t.IDBatch, t.Seed, augOrZero(t.Job.Aug), t.Job.Norm)
 	idLoader.Aug = t.Job.Aug
+	idLoader.DropLast = t.DropLast
 	iters := idLoader.ItersPerEpoch()
 	if iters == 0 {
 		return nil, fmt.Errorf("ID training set has %d images, fewer than one batch of %d", t.Job.Train.N, t.IDBatch)
@@ -202,7 +205,7 @@ func (t *Trainer) epochRows(epoch, startIter int, saved []byte) ([]int32, error)
 	if t.Sampler.Scoring() == sampling.ScorePool {
 		req := t.Sampler.Request(epoch)
 		var err error
-		if scores, err = t.scoreRows(subset{t.Job.Pool, req.Pool}, req.PAbs, req.Features); err != nil {
+		if scores, err = t.scorePool(epoch, req); err != nil {
 			return nil, err
 		}
 	}
@@ -302,6 +305,7 @@ type epochFeed struct {
 	// iters is the number of iterations of the epoch: the ID batches, or fewer outlier batches.
 	iters   int
 	id, ood *data.Iterator // ood is nil for methods without outliers
+	clean   *data.Iterator // the candidate blocks without augmentation (InGraph.ScoreClean)
 	inGraph sampling.InGraph
 	step    *context.Exec
 	oodSize int // outliers trained on per iteration
@@ -312,17 +316,24 @@ func (t *Trainer) openEpoch(ep *epochRun) (*epochFeed, error) {
 	f := &epochFeed{iters: ep.Iters}
 	var ood *data.Loader
 	if t.Sampler != nil {
-		oodBatch := t.OODBatch
+		oodBatch, dropLast := t.OODBatch, t.DropLast
 		if ig, ok := t.Sampler.(sampling.InGraph); ok {
-			f.inGraph, oodBatch = ig, ig.BlockSize()
+			// Candidate blocks are always whole.
+			f.inGraph, oodBatch, dropLast = ig, ig.BlockSize(), true
 		}
-		ood = &data.Loader{Src: t.Job.Pool, BatchSize: oodBatch, Order: listOrder{ep.Rows}, Aug: t.Job.Aug,
-			Norm: t.Job.Norm, Seed: t.Seed, Stream: 2, DropLast: true}
+		newOOD := func(aug *data.Augment) *data.Loader {
+			return &data.Loader{Src: t.Job.Pool, BatchSize: oodBatch, Order: listOrder{ep.Rows}, Aug: aug,
+				Norm: t.Job.Norm, Seed: t.Seed, Stream: oodStream, DropLast: dropLast}
+		}
+		ood = newOOD(t.Job.Aug)
 		// The ID and outlier loaders are zipped: the shorter one ends the epoch.
 		f.iters = min(f.iters, ood.ItersPerEpoch())
 		f.oodSize = t.OODBatch
+		if f.inGraph != nil && f.inGraph.ScoreClean() {
+			f.clean = newOOD(nil).Iterate(ep.Epoch, ep.StartIter, ep.Epoch+1)
+		}
 	}
-	step, err := t.stepExec(f.inGraph != nil)
+	step, err := t.stepExec(f.inGraph)
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +350,9 @@ func (f *epochFeed) close() {
 	if f.ood != nil {
 		f.ood.Close()
 	}
+	if f.clean != nil {
+		f.clean.Close()
+	}
 }
 
 // next returns the step's arguments for iteration iter and the number of images it trains on.
@@ -351,6 +365,13 @@ func (f *epochFeed) next(epoch, iter int, lr float64) (args []any, images int, e
 		tensors.FromFlatDataAndDimensions(idb.Labels, idb.N)}
 	images = idb.N
 	if f.ood != nil {
+		if f.clean != nil {
+			cb, err := f.clean.Next()
+			if err != nil {
+				return nil, 0, fmt.Errorf("candidate block (epoch %d, iteration %d): %w", epoch, iter, err)
+			}
+			args = append(args, tensors.FromFlatDataAndDimensions(cb.X, cb.N, cb.H, cb.W, cb.C))
+		}
 		ob, err := f.ood.Next()
 		if err != nil {
 			return nil, 0, fmt.Errorf("outlier batch (epoch %d, iteration %d): %w", epoch, iter, err)
@@ -358,8 +379,10 @@ func (f *epochFeed) next(epoch, iter int, lr float64) (args []any, images int, e
 		args = append(args, tensors.FromFlatDataAndDimensions(ob.X, ob.N, ob.H, ob.W, ob.C))
 		if f.inGraph != nil {
 			args = append(args, tensors.FromFlatDataAndDimensions(f.inGraph.StepUniforms(epoch, iter), f.inGraph.UniformsSize()))
+			images += f.oodSize
+		} else {
+			images += ob.N
 		}
-		images += f.oodSize
 	}
 	return append(args, tensors.FromScalar(float32(lr))), images, nil
 }
@@ -395,7 +418,7 @@ func (s *epochSums) add(vals []float64, diagNames []string, images int) {
 
 // record returns the epoch's record with the means of the sums.
 func (s *epochSums) record(epoch int) *store.EpochRecord {
-	rec := &store.EpochRecord{Epoch: epoch, Diagnostics: map[string]float64{}}
+	rec := &store.EpochRecord{Epoch: epoch, Iterations: s.steps, Diagnostics: map[string]float64{}}
 	if s.steps == 0 {
 		return rec
 	}
@@ -410,13 +433,18 @@ func (s *epochSums) record(epoch int) *store.EpochRecord {
 	return rec
 }
 
+// oodStream separates the outlier loader's augmentation from the ID loader's (data.Loader.Stream).
+const oodStream = 2
+
 // stepExec returns the method's train-step executable: plain, with an outlier batch, or with a
 // selection inside the graph.
-func (t *Trainer) stepExec(inGraph bool) (*context.Exec, error) {
+func (t *Trainer) stepExec(inGraph sampling.InGraph) (*context.Exec, error) {
 	switch {
 	case t.Sampler == nil:
 		return t.exec("plain", t.Model.StepPlain)
-	case inGraph:
+	case inGraph != nil && inGraph.ScoreClean():
+		return t.exec("in-graph-clean", t.Model.StepInGraphClean)
+	case inGraph != nil:
 		return t.exec("in-graph", t.Model.StepInGraph)
 	default:
 		return t.exec("outliers", t.Model.StepOutliers)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/internal/atomicfile"
+	"github.com/oodlab/dos/models/statedict"
 )
 
 // checkpointMagic starts every checkpoint file, with the format version.
@@ -254,9 +256,52 @@ func (t *Trainer) resume() (pos Position, samplerState []byte, elapsed float64, 
 			return pos, nil, 0, fmt.Errorf("checkpoint %s: sampler state: %w", t.checkpointPath(), err)
 		}
 		t.logf("resuming from epoch %d, iteration %d (%s)", pos.Epoch, pos.Iter, t.checkpointPath())
+	} else if t.Model.Init != "" {
+		if err := t.importInit(); err != nil {
+			return pos, nil, 0, err
+		}
 	}
 	if err := trimRecords(t.Settings.Dir, pos.Epoch); err != nil {
 		return pos, nil, 0, err
 	}
 	return pos, samplerState, elapsed, nil
+}
+
+// importInit fills the network's variables from the run's init file (a PyTorch state dict, or a
+// checkpoint of this project whose network variables are taken), before the first step.
+func (t *Trainer) importInit() error {
+	path := t.Model.Init
+	mctx := t.ctx.In(ModelScope)
+	if strings.HasSuffix(path, ".ckpt") {
+		c, err := LoadCheckpoint(path)
+		if err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+		if c == nil {
+			return fmt.Errorf("init: %s: no such file", path)
+		}
+		var model []SavedVar
+		for _, v := range c.Vars {
+			if v.Scope == "/"+ModelScope || strings.HasPrefix(v.Scope, "/"+ModelScope+"/") {
+				model = append(model, v)
+			}
+		}
+		if len(model) == 0 {
+			return fmt.Errorf("init: %s holds no network variables (scope /%s)", path, ModelScope)
+		}
+		if err := RestoreVariables(t.ctx, model); err != nil {
+			return fmt.Errorf("init: %s: %w", path, err)
+		}
+		t.logf("initial weights from %s (%d network variables of a checkpoint)", path, len(model))
+		return nil
+	}
+	sd, err := statedict.Read(path)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if err := statedict.Import(mctx, t.Model.Arch.Name, t.Model.Outputs, sd); err != nil {
+		return fmt.Errorf("init: %s: %w", path, err)
+	}
+	t.logf("initial weights from %s (%d tensors of a PyTorch state dict)", path, sd.Len())
+	return nil
 }

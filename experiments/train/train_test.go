@@ -2,10 +2,16 @@ package train
 
 import (
 	stdctx "context"
+	"errors"
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
 	"github.com/oodlab/dos/internal/testutil"
+	"github.com/oodlab/dos/models/statedict"
 
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/store"
@@ -24,7 +30,7 @@ func tinyRun(t testing.TB, method string) *config.Run {
 		Tests: []string{"synthetic-mnist@8-9"}, ImageSize: 28}
 	run.Network = "mlp"
 	run.Epochs = 6
-	run.Batch = config.Batch{ID: 8, OOD: 8}
+	run.Batch.ID, run.Batch.OOD = 8, 8
 	run.Caps = config.Caps{MaxTrain: 64, MaxPool: 96, MaxTest: 48}
 	run.Optim.LR = 0.02 // 0.05 let the energy margins diverge on this tiny MLP with some rounding orders
 	run.Optim.Milestones = []int{5}
@@ -117,4 +123,93 @@ func readRecords(t testing.TB, dir string) []store.EpochRecord {
 		t.Fatal(err)
 	}
 	return recs
+}
+
+// batch.drop_last: the official DOS loader drops the last partial ID batch, the baselines' keep
+// it (and their outlier loader's): 60 images in batches of 8 give 7 iterations or 8, the last of
+// 4 ID images and 4 outliers.
+func TestDropLast(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		iters  int
+	}{{"share", 8}, {"msp", 8}, {"dos", 7}} {
+		run := tinyRun(t, tc.method)
+		run.Epochs = 1
+		run.Optim.Milestones = nil
+		run.Caps.MaxTrain, run.Caps.MaxPool = 60, 240 // 10 DOS blocks of 24
+		if run.Method.OutliersPerEpoch > 0 {
+			run.Method.OutliersPerEpoch = 60
+		}
+		dir := t.TempDir()
+		tr := newTinyTrainer(t, run, dir)
+		if _, err := tr.Run(stdctx.Background()); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := tr.Settings.Dir.Epochs()
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("%s: records %v %v", tc.method, recs, err)
+		}
+		if recs[0].Iterations != tc.iters {
+			t.Errorf("%s (drop_last %v): %d iterations, want %d", tc.method, run.Batch.DropLast, recs[0].Iterations, tc.iters)
+		}
+	}
+}
+
+// init: a run starts from the weights of a PyTorch state dict (here written by the bridge from
+// the pseudo-random Hashed weights), or from the network variables of a checkpoint.
+func TestInitFromWeights(t *testing.T) {
+	dir := t.TempDir()
+	const network = "wrn-10-1"
+	template, err := statedict.Template(network, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := statedict.Hashed(template)
+	file := filepath.Join(dir, "init.safetensors")
+	if err := statedict.Write(file, want); err != nil {
+		t.Fatal(err)
+	}
+	for _, init := range []string{file, filepath.Join(dir, "from-file", store.CheckpointDir, "training.ckpt")} {
+		run := tinyRun(t, "share")
+		run.Benchmark = config.Benchmark{ID: "synthetic-cifar10", Pool: "synthetic-ti300k", Tests: []string{"synthetic-svhn"},
+			ImageSize: 32, Augment: config.AugmentPaper, Normalize: config.NormalizeOfficial}
+		run.Network, run.Init = network, init
+		runDir := filepath.Join(dir, filepath.Base(filepath.Dir(filepath.Dir(init))))
+		if init == file {
+			runDir = filepath.Join(dir, "from-file")
+		}
+		tr := newTinyTrainer(t, run, runDir)
+		// Stop before the first step: the checkpoint then holds the initial weights.
+		ctx, cancel := stdctx.WithCancel(stdctx.Background())
+		cancel()
+		if _, err := tr.Run(ctx); !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("init %s: %v", init, err)
+		}
+		c, err := LoadCheckpoint(filepath.Join(runDir, store.CheckpointDir, "training.ckpt"))
+		if err != nil || c == nil {
+			t.Fatalf("checkpoint: %v", err)
+		}
+		ctxw := context.New()
+		if err := RestoreVariables(ctxw, c.Vars); err != nil {
+			t.Fatal(err)
+		}
+		got, err := statedict.Export(ctxw.In(ModelScope), network, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range want.Keys() {
+			a, _ := want.Get(key)
+			b, _ := got.Get(key)
+			if !strings.HasSuffix(key, "num_batches_tracked") && !a.Equal(b) {
+				t.Errorf("init %s: %s differs from the file", filepath.Base(init), key)
+			}
+		}
+	}
+	// A file that does not fit the network: the error names the key and both shapes.
+	run := tinyRun(t, "share")
+	run.Init = file // a wrn-10-1 state dict for the mlp of tinyRun
+	tr := newTinyTrainer(t, run, filepath.Join(dir, "bad"))
+	if _, err := tr.Run(stdctx.Background()); err == nil || !strings.Contains(err.Error(), "init:") {
+		t.Errorf("a state dict of another network: %v", err)
+	}
 }

@@ -46,9 +46,8 @@ const (
 	RunningVarVar = "running_var"
 )
 
-// kaimingNormalFanOut returns an initializer drawing from N(0, 2/fanOut).
-func kaimingNormalFanOut(ctx *context.Context, fanOut int) context.VariableInitializer {
-	std := math.Sqrt(2.0 / float64(fanOut))
+// normalInit returns an initializer drawing from N(0, std^2).
+func normalInit(ctx *context.Context, std float64) context.VariableInitializer {
 	return func(g *graph.Graph, shape shapes.Shape) *graph.Node {
 		return graph.MulScalar(ctx.RandomNormal(g, shape), std)
 	}
@@ -75,11 +74,21 @@ func constInit(value float64) context.VariableInitializer {
 //
 // Variables: "weights" [kernel, kernel, C, filters] and, if useBias, "biases"
 // [filters]. Weights are initialised Kaiming normal in fan_out mode,
-// N(0, 2/(kernel*kernel*filters)), as in the reference networks: DenseNet3 and
-// WideResNet of OE/Energy/DOS draw normal(0, sqrt(2/n)) with
-// n = k*k*out_channels, and torchvision's ResNet uses
-// kaiming_normal_(mode="fan_out", nonlinearity="relu"). Biases start at zero.
+// N(0, 2/(kernel*kernel*filters)), as the WideResNet of OE/Energy
+// (normal(0, sqrt(2/n)) with n = k*k*out_channels) and torchvision's ResNet
+// (kaiming_normal_(mode="fan_out", nonlinearity="relu")) do; Conv2DNormal
+// takes another standard deviation (the DOS code's DenseNet3 uses one for all
+// its convolutions). Biases start at zero.
 func Conv2D(ctx *context.Context, x *graph.Node, filters, kernel, stride, padding int, useBias bool) *graph.Node {
+	return Conv2DNormal(ctx, x, filters, kernel, stride, padding, useBias, HeFanOutStd(kernel, filters))
+}
+
+// HeFanOutStd is the standard deviation of Kaiming normal initialisation in
+// fan_out mode: sqrt(2/(kernel*kernel*filters)).
+func HeFanOutStd(kernel, filters int) float64 { return math.Sqrt(2.0 / float64(kernel*kernel*filters)) }
+
+// Conv2DNormal is Conv2D with weights drawn from N(0, std^2).
+func Conv2DNormal(ctx *context.Context, x *graph.Node, filters, kernel, stride, padding int, useBias bool, std float64) *graph.Node {
 	if x.Rank() != 4 {
 		panic(fmt.Sprintf("nn.Conv2D: input must be NHWC (rank 4), got shape %s", x.Shape()))
 	}
@@ -88,7 +97,7 @@ func Conv2D(ctx *context.Context, x *graph.Node, filters, kernel, stride, paddin
 	}
 	inC := x.Shape().Dimensions[3]
 	dtype := x.DType()
-	w := ctx.WithInitializer(kaimingNormalFanOut(ctx, kernel*kernel*filters)).
+	w := ctx.WithInitializer(normalInit(ctx, std)).
 		VariableWithShape(WeightsVar, shapes.Make(dtype, kernel, kernel, inC, filters)).ValueGraph(x.Graph())
 	// Strides are always given: SimpleGo rejects the empty strides that
 	// Convolve leaves for stride 1.

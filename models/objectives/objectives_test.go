@@ -117,7 +117,7 @@ func TestScoresMatchPyTorch(t *testing.T) {
 				{"msp", goldenC - 1, goldenMSPK1},
 				{"maxlogit", goldenC - 1, goldenMaxLogitK1},
 				{"energy", goldenC - 1, goldenEnergyScoreK1},
-				{"absent", goldenC - 1, goldenOneMinusPAbs},
+				{"absent", goldenC - 1, goldenAbsentLogOdds},
 			} {
 				score, err := ScoreByName(c.name)
 				if err != nil {
@@ -153,20 +153,22 @@ func TestScoresMatchPyTorch(t *testing.T) {
 	}
 }
 
-// TestScoreProperties checks relations that hold whatever the logits: p_abs + (1 - p_abs) = 1,
-// MSP in (0, 1], energy >= max logit.
+// TestScoreProperties checks relations that hold whatever the logits: the absent log-odds are
+// log((1 - p_abs) / p_abs), MSP in (0, 1], energy >= max logit.
 func TestScoreProperties(t *testing.T) {
 	backend := testutil.GoBackend(t)
 	all := rows(dtypes.Float64, 0, goldenB)
 	out := run(t, backend, func(in []*graph.Node) []*graph.Node {
 		k := goldenC - 1
-		return []*graph.Node{PAbs(in[0], k), OneMinusPAbs(in[0], k), MSP(in[0], k), Energy(in[0], k), MaxLogit(in[0], k)}
+		return []*graph.Node{PAbs(in[0], k), AbsentLogOdds(in[0], k), MSP(in[0], k), Energy(in[0], k), MaxLogit(in[0], k)}
 	}, all)
-	pAbs, oneMinus, msp, energy, maxLogit := testutil.Float64s(t, out[0]), testutil.Float64s(t, out[1]), testutil.Float64s(t, out[2]),
+	pAbs, logOdds, msp, energy, maxLogit := testutil.Float64s(t, out[0]), testutil.Float64s(t, out[1]), testutil.Float64s(t, out[2]),
 		testutil.Float64s(t, out[3]), testutil.Float64s(t, out[4])
 	for i := range pAbs {
-		if math.Abs(pAbs[i]+oneMinus[i]-1) > 1e-12 {
-			t.Errorf("row %d: p_abs %g + (1-p_abs) %g != 1", i, pAbs[i], oneMinus[i])
+		if p := pAbs[i]; p > 1e-300 && p < 0.5 { // above 0.5, 1 - p cancels in float64
+			if want := math.Log((1 - p) / p); math.Abs(logOdds[i]-want) > 1e-9*(1+math.Abs(want)) {
+				t.Errorf("row %d: log-odds %g, want log((1-p_abs)/p_abs) = %g", i, logOdds[i], want)
+			}
 		}
 		if !(msp[i] > 0 && msp[i] <= 1) {
 			t.Errorf("row %d: MSP %g outside (0, 1]", i, msp[i])
@@ -189,5 +191,34 @@ func TestRegistries(t *testing.T) {
 	}
 	if !ScoreNeedsAbsentClass("absent") || ScoreNeedsAbsentClass("msp") {
 		t.Errorf("absent-class requirements wrong")
+	}
+}
+
+// The absent score separates examples whose p_abs is far below float32's (and float64's)
+// resolution of 1 - p_abs: logits [0, 0, 0, 0, -a] have p_abs = 1/(1 + 4e^a), down to 1e-35 here,
+// where 1 - p_abs is exactly 1 in either precision. The log-odds log(4) + a stay distinct, in
+// the order of the official 1 - p_abs.
+func TestAbsentScoreHasNoArtificialTies(t *testing.T) {
+	backend := testutil.GoBackend(t)
+	as := []float64{5, 10, 17, 20, 30, 40, 50, 60, 70, 80}
+	logits := make([]float32, 0, 5*len(as))
+	for _, a := range as {
+		logits = append(logits, 0, 0, 0, 0, float32(-a))
+	}
+	x := tensors.FromFlatDataAndDimensions(logits, len(as), 5)
+	out := run(t, backend, func(in []*graph.Node) []*graph.Node {
+		return []*graph.Node{AbsentLogOdds(in[0], 4), PAbs(in[0], 4)}
+	}, x)
+	got, pAbs := testutil.Float64s(t, out[0]), testutil.Float64s(t, out[1])
+	for i, a := range as {
+		if want := math.Log(4) + a; math.Abs(got[i]-want) > 1e-5*want {
+			t.Errorf("a=%g: score %.9g, want log(4)+a = %.9g (p_abs %g)", a, got[i], want, pAbs[i])
+		}
+		if i > 0 && !(got[i] > got[i-1]) {
+			t.Errorf("a=%g: score %g not above the previous %g: a tie the official float64 1 - p_abs breaks", a, got[i], got[i-1])
+		}
+	}
+	if pAbs[len(as)-1] > 1e-30 {
+		t.Errorf("the test lost its point: smallest p_abs %g", pAbs[len(as)-1])
 	}
 }

@@ -71,11 +71,28 @@ func PAbs(logits *graph.Node, numClasses int) *graph.Node {
 	return graph.Div(absent, total)
 }
 
-// OneMinusPAbs is the test score of DOS, NTOM and Share, 1 - softmax(z)[K] over K+1 logits.
-// It is computed as sum_{k<K} softmax(z)[k], which keeps precision when p_abs is close to 1.
-func OneMinusPAbs(logits *graph.Node, numClasses int) *graph.Node {
-	idSum, _, total := absentSplit("OneMinusPAbs", logits, numClasses)
-	return graph.Div(idSum, total)
+// AbsentLogOdds is the test score of DOS, NTOM and Share: the log-odds of the ID classes against
+// the absent class K, log((1 - p_abs) / p_abs) = logsumexp(z[:K]) - z[K] over K+1 logits.
+//
+// It is an increasing function of the official score 1 - p_abs, so it ranks examples as the
+// official code does (which takes p_abs from a float32 softmax and subtracts it in float64) and
+// gives the same FPR95, AUROC and AUPR; but where 1 - p_abs rounds to exactly 1 (p_abs below
+// about 6e-8 in float32, 1e-16 in float64) the log-odds stay finite and distinct, so confident
+// ID examples do not tie with each other or with near-ID outliers. Computed in the log domain:
+// no exponential of a logit difference can overflow or underflow.
+func AbsentLogOdds(logits *graph.Node, numClasses int) *graph.Node {
+	checkLogits("AbsentLogOdds", logits)
+	if c := logits.Shape().Dim(1); c != numClasses+1 {
+		panic(fmt.Sprintf("objectives.AbsentLogOdds: needs a net with an absent class: logits shape %s, want %d columns",
+			logits.Shape(), numClasses+1))
+	}
+	// Shifted by the row maximum over all K+1 logits first, so that large logits of similar
+	// size cancel exactly (Sterbenz) before the logsumexp, as in a softmax.
+	zs, _ := shifted(logits)
+	b := logits.Shape().Dim(0)
+	id := graph.SliceAxis(zs, 1, graph.AxisRange(0, numClasses))
+	absent := graph.Reshape(graph.SliceAxis(zs, 1, graph.AxisElem(numClasses)), b)
+	return graph.Sub(LogSumExp(id), absent)
 }
 
 // scores is the registry of test scores by name.
@@ -83,7 +100,7 @@ var scores = map[string]ScoreFn{
 	"msp":      MSP,
 	"maxlogit": MaxLogit,
 	"energy":   Energy,
-	"absent":   OneMinusPAbs,
+	"absent":   AbsentLogOdds,
 }
 
 // ScoreNames returns the names accepted by ScoreByName, sorted.
@@ -97,7 +114,7 @@ func ScoreNames() []string {
 }
 
 // ScoreByName returns the test score of the given name: msp, maxlogit, energy or absent
-// (1 - p_abs). The names are those of method.score in a run configuration.
+// (the log-odds of 1 - p_abs, AbsentLogOdds). The names are those of method.score in a run configuration.
 func ScoreByName(name string) (ScoreFn, error) {
 	if fn, ok := scores[name]; ok {
 		return fn, nil

@@ -13,11 +13,12 @@ import (
 // DOSSelection holds the graph outputs of SelectDOS.
 type DOSSelection struct {
 	// Indices [BatchSize] int32: the selected candidates (rows of the candidate block), unique.
-	// Entry j is the pick of cluster j, or a random fill-up if cluster j is empty.
+	// Slot c*PerCluster + r holds the r-th best member of cluster c; a slot whose cluster has no
+	// such member holds a random fill-up.
 	Indices *Node
-	// Clustered [Candidates-Trim] int32: the candidate rows that were clustered, in block order.
+	// Clustered [Clustered()] int32: the candidate rows that were clustered, in block order.
 	Clustered *Node
-	// Assign [Candidates-Trim] int32: cluster of each clustered candidate.
+	// Assign [Clustered()] int32: cluster of each clustered candidate.
 	Assign *Node
 	// Inertia scalar float32, EmptyClusters scalar int32: from the K-means (see KMeansResult).
 	Inertia, EmptyClusters *Node
@@ -28,33 +29,53 @@ type DOSSelection struct {
 
 // SelectDOS is DOS's per-iteration outlier selection as a graph fragment. logits [C, K+1] and
 // features [C, D] are the model's outputs on the candidate block in inference mode; uniforms is
-// [cfg.UniformsSize()] float32 from cfg.HostUniforms. It computes p_abs = softmax(logits)[:, K],
-// optionally drops the cfg.Trim lowest-p_abs candidates, L2-normalises the features, clusters
-// them with KMeans (k = cfg.BatchSize), keeps from each cluster the member with the smallest p_abs
-// (ties: lowest row), and fills empty clusters' slots with distinct random unpicked clustered
-// candidates (a uniform sample without replacement, by smallest random key).
+// [cfg.UniformsSize()] float32 from cfg.HostUniforms. It computes p_abs = softmax(logits)[:, K];
+// keeps the candidates whose p_abs rank (ascending, ties by row) is in [cfg.Trim, cfg.Keep);
+// L2-normalises their features (unless cfg.RawFeatures); clusters them with KMeans into cfg.K()
+// clusters; takes from each of the first min(k, BatchSize) clusters its cfg.PerCluster() best
+// members (smallest p_abs, or nearest the centroid with cfg.PickNearest; ties by row); and fills
+// the slots left with distinct random unpicked clustered candidates (a uniform sample without
+// replacement, by smallest random key). With the defaults (k = BatchSize) that is one pick per
+// cluster: the member with the smallest p_abs.
 //
 // cfg must be valid (cfg.Validate) and match the input shapes; anything else is a bug and panics
 // at graph-building time.
 func SelectDOS(logits, features, uniforms *Node, cfg sampling.DOSConfig) DOSSelection {
-	g := logits.Graph()
-	if err := cfg.Validate(); err != nil {
-		panic(err)
-	}
-	c, k, m := cfg.Candidates, cfg.BatchSize, cfg.Clustered()
-	if logits.Rank() != 2 || logits.Shape().Dimensions[0] != c || logits.Shape().Dimensions[1] < 2 {
-		panic(fmt.Errorf("ondevice.SelectDOS: logits must be [%d, K+1], got %s", c, logits.Shape()))
-	}
-	if features.Rank() != 2 || features.Shape().Dimensions[0] != c {
-		panic(fmt.Errorf("ondevice.SelectDOS: features must be [%d, D], got %s", c, features.Shape()))
-	}
 	if !uniforms.Shape().Equal(shapes.Make(dtypes.Float32, cfg.UniformsSize())) {
 		panic(fmt.Errorf("ondevice.SelectDOS: uniforms must be [%d] float32, got %s", cfg.UniformsSize(), uniforms.Shape()))
 	}
 	km := cfg.KMeansConfig()
 	nKM := km.NInit * km.UniformsPerRestart()
 	kmUniforms := Reshape(Slice(uniforms, AxisRange(0, nKM)), km.NInit, km.UniformsPerRestart())
-	keys := Slice(uniforms, AxisRange(nKM, nKM+m)) // [M]
+	keys := Slice(uniforms, AxisRange(nKM, nKM+cfg.Clustered())) // [M]
+	return selectDOS(logits, features, keys, cfg, func(x *Node) KMeansResult { return KMeans(x, kmUniforms, km) })
+}
+
+// SelectDOSFrom is SelectDOS with the K-means started from given centroids [K, D] of the
+// clustered (normalised, unless cfg.RawFeatures) features, as scikit-learn's
+// KMeans(init=centroids, n_init=1), and the fill-up keys [Clustered()] given: the selection of
+// the official code for fixed initial centroids, to compare with it exactly.
+func SelectDOSFrom(logits, features, centroids, keys *Node, cfg sampling.DOSConfig) DOSSelection {
+	return selectDOS(logits, features, keys, cfg, func(x *Node) KMeansResult { return KMeansFrom(x, centroids, cfg.KMeansConfig()) })
+}
+
+// selectDOS is SelectDOS with the clustering given.
+func selectDOS(logits, features, keys *Node, cfg sampling.DOSConfig, cluster func(x *Node) KMeansResult) DOSSelection {
+	g := logits.Graph()
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	c, b, m := cfg.Candidates, cfg.BatchSize, cfg.Clustered()
+	if logits.Rank() != 2 || logits.Shape().Dimensions[0] != c || logits.Shape().Dimensions[1] < 2 {
+		panic(fmt.Errorf("ondevice.SelectDOS: logits must be [%d, K+1], got %s", c, logits.Shape()))
+	}
+	if features.Rank() != 2 || features.Shape().Dimensions[0] != c {
+		panic(fmt.Errorf("ondevice.SelectDOS: features must be [%d, D], got %s", c, features.Shape()))
+	}
+	if !keys.Shape().Equal(shapes.Make(dtypes.Float32, m)) {
+		panic(fmt.Errorf("ondevice.SelectDOS: fill-up keys must be [%d] float32, got %s", m, keys.Shape()))
+	}
+	km := cfg.KMeansConfig()
 
 	// The selection is not differentiated: inside a train step no gradient flows into the
 	// scoring pass through it.
@@ -62,47 +83,56 @@ func SelectDOS(logits, features, uniforms *Node, cfg sampling.DOSConfig) DOSSele
 	features = StopGradient(ConvertDType(features, dtypes.Float32))
 	nOut := logits.Shape().Dimensions[1]
 	pAbs := Reshape(Slice(Softmax(logits, -1), AxisRange(), AxisRange(nOut-1, nOut)), c) // [C]
-	feats := L2Normalize(features, -1)
+	feats := features
+	if !cfg.RawFeatures {
+		feats = L2Normalize(features, -1)
+	}
 
-	// Candidates to cluster: all, or those whose p_abs rank (ascending, ties by row) is >= Trim.
+	// Candidates to cluster: all, or those whose p_abs rank (ascending, ties by row) is in
+	// [Trim, Keep).
 	clusteredIdx := Iota(g, shapes.Make(dtypes.Int32, c), 0)
-	if cfg.Trim > 0 {
-		rank := ascendingRank(pAbs, nil)                                // [C]
-		kept := GreaterOrEqual(rank, Scalar(g, dtypes.Int32, cfg.Trim)) // [C]
+	pSub, featSub := pAbs, feats
+	if m < c {
+		rank := ascendingRank(pAbs, nil) // [C]
+		kept := LogicalAnd(GreaterOrEqual(rank, Scalar(g, dtypes.Int32, cfg.Trim)),
+			LessThan(rank, Scalar(g, dtypes.Int32, cfg.Trim+m))) // [C]
 		pos := Sub(inclusiveCumSum(ConvertDType(kept, dtypes.Int32)), Scalar(g, dtypes.Int32, 1))
 		slot := Iota(g, shapes.Make(dtypes.Int32, m, c), 0)
 		hit := LogicalAnd(InsertAxes(kept, 0), Equal(InsertAxes(pos, 0), slot)) // [M, C]
 		clusteredIdx = selectIndex(hit)                                         // [M]
-	}
-	pSub, featSub := pAbs, feats
-	if cfg.Trim > 0 {
 		pSub = Gather(pAbs, InsertAxes(clusteredIdx, -1))
 		featSub = Gather(feats, InsertAxes(clusteredIdx, -1))
 	}
 
-	res := KMeans(featSub, kmUniforms, km)
+	res := cluster(featSub)
 
-	// One pick per cluster: the member with the smallest p_abs.
-	clusterIota := Iota(g, shapes.Make(dtypes.Int32, k, m), 0)
-	member := Equal(InsertAxes(res.Assign, 0), clusterIota) // [K, M]
-	inf := BroadcastToShape(Infinity(g, dtypes.Float32, 1), member.Shape())
-	masked := Where(member, BroadcastToShape(InsertAxes(pSub, 0), member.Shape()), inf)
-	pick := ArgMin(masked, 1)              // [K]
-	nonEmpty := ReduceLogicalOr(member, 1) // [K]
-	rowIota := Iota(g, shapes.Make(dtypes.Int32, k, m), 1)
-	pickedBy := LogicalAnd(InsertAxes(nonEmpty, -1), Equal(InsertAxes(pick, -1), rowIota)) // [K, M]
-	picked := ReduceLogicalOr(pickedBy, 0)                                                 // [M]
+	// The picks: the PerCluster best members of each of the first min(k, BatchSize) clusters, by
+	// p_abs or by distance to the centroid (ties: lowest row).
+	crit := pSub
+	if cfg.PickNearest {
+		centre := Gather(res.Centroids, InsertAxes(res.Assign, -1)) // [M, D]
+		crit = ReduceSum(Square(Sub(featSub, centre)), -1)          // [M]
+	}
+	per := cfg.PerCluster()
+	within := groupRank(crit, res.Assign) // [M]
+	selected := LogicalAnd(LessThan(res.Assign, Scalar(g, dtypes.Int32, min(km.K, b))),
+		LessThan(within, Scalar(g, dtypes.Int32, per))) // [M]
+	slotOf := Add(MulScalar(res.Assign, per), within) // [M], meaningful where selected
+	slotIota := Iota(g, shapes.Make(dtypes.Int32, b, m), 0)
+	pickedBy := LogicalAnd(InsertAxes(selected, 0), Equal(InsertAxes(slotOf, 0), slotIota)) // [B, M]
+	filled := ReduceLogicalOr(pickedBy, 1)                                                  // [B]
+	pick := selectIndex(pickedBy)                                                           // [B]
 
-	// Fill-up: the e-th empty cluster (in cluster order) takes the unpicked candidate with the
+	// Fill-up: the e-th slot left empty (in slot order) takes the unpicked candidate with the
 	// e-th smallest random key.
-	eligible := LogicalNot(picked)
-	keyRank := ascendingRank(keys, eligible)                                                                        // [M]
-	emptySlot := Sub(inclusiveCumSum(ConvertDType(LogicalNot(nonEmpty), dtypes.Int32)), Scalar(g, dtypes.Int32, 1)) // [K]
-	fillHit := LogicalAnd(InsertAxes(eligible, 0), Equal(InsertAxes(keyRank, 0), InsertAxes(emptySlot, -1)))        // [K, M]
-	fill := selectIndex(fillHit)                                                                                    // [K]
+	eligible := LogicalNot(selected)
+	keyRank := ascendingRank(keys, eligible)                                                                      // [M]
+	emptySlot := Sub(inclusiveCumSum(ConvertDType(LogicalNot(filled), dtypes.Int32)), Scalar(g, dtypes.Int32, 1)) // [B]
+	fillHit := LogicalAnd(InsertAxes(eligible, 0), Equal(InsertAxes(keyRank, 0), InsertAxes(emptySlot, -1)))      // [B, M]
+	fill := selectIndex(fillHit)                                                                                  // [B]
 
-	local := Where(nonEmpty, pick, fill)                   // [K] rows of the clustered set
-	indices := Gather(clusteredIdx, InsertAxes(local, -1)) // [K] rows of the block
+	local := Where(filled, pick, fill)                     // [B] rows of the clustered set
+	indices := Gather(clusteredIdx, InsertAxes(local, -1)) // [B] rows of the block
 	meanPicked := ReduceAllMean(Gather(pSub, InsertAxes(local, -1)))
 	return DOSSelection{
 		Indices:        indices,
@@ -115,10 +145,17 @@ func SelectDOS(logits, features, uniforms *Node, cfg sampling.DOSConfig) DOSSele
 	}
 }
 
-// ascendingRank returns, for each element i of v [N], the number of elements j (restricted to
-// mask, if not nil) with v[j] < v[i], or v[j] == v[i] and j < i: its position in a stable
-// ascending sort of the masked elements. Computed with an [N, N] comparison (no sort op needed).
-func ascendingRank(v, mask *Node) *Node {
+// groupRank returns, for each element i of v [N], the number of elements j of the same group
+// (group[j] == group[i]) with v[j] < v[i], or v[j] == v[i] and j < i: its position in a stable
+// ascending sort of its group. Computed with an [N, N] comparison.
+func groupRank(v, group *Node) *Node {
+	same := Equal(InsertAxes(group, -1), InsertAxes(group, 0)) // [N, N]
+	return ReduceSum(ConvertDType(LogicalAnd(before(v), same), dtypes.Int32), 1)
+}
+
+// before returns the [N, N] matrix whose (i, j) entry says that element j of v [N] comes before
+// element i in a stable ascending sort: v[j] < v[i], or v[j] == v[i] and j < i.
+func before(v *Node) *Node {
 	g := v.Graph()
 	n := v.Shape().Dimensions[0]
 	vi := InsertAxes(v, -1) // [N, 1]: element i on rows
@@ -127,11 +164,18 @@ func ascendingRank(v, mask *Node) *Node {
 	iotaJ := Iota(g, shapes.Make(dtypes.Int32, n, n), 1)
 	lt := LessThan(vj, vi)
 	tie := LogicalAnd(Equal(vj, vi), LessThan(iotaJ, iotaI))
-	before := LogicalOr(BroadcastToShape(lt, iotaI.Shape()), tie) // [N, N]
+	return LogicalOr(BroadcastToShape(lt, iotaI.Shape()), tie)
+}
+
+// ascendingRank returns, for each element i of v [N], the number of elements j (restricted to
+// mask, if not nil) with v[j] < v[i], or v[j] == v[i] and j < i: its position in a stable
+// ascending sort of the masked elements. Computed with an [N, N] comparison (no sort op needed).
+func ascendingRank(v, mask *Node) *Node {
+	b := before(v) // [N, N]
 	if mask != nil {
-		before = LogicalAnd(before, BroadcastToShape(InsertAxes(mask, 0), iotaI.Shape()))
+		b = LogicalAnd(b, BroadcastToShape(InsertAxes(mask, 0), b.Shape()))
 	}
-	return ReduceSum(ConvertDType(before, dtypes.Int32), 1)
+	return ReduceSum(ConvertDType(b, dtypes.Int32), 1)
 }
 
 // inclusiveCumSum returns the inclusive cumulative sum of the int32 vector v [N], via an [N, N]

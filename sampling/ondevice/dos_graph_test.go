@@ -1,8 +1,10 @@
 package ondevice
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
@@ -284,5 +286,104 @@ func TestBuildDOSFromRegistry(t *testing.T) {
 	}
 	if len(outs)-1 != len(s.Diagnostics()) {
 		t.Errorf("%d diagnostics, want %d", len(outs)-1, len(s.Diagnostics()))
+	}
+}
+
+// TestSelectDOSGeneralised covers the options beyond the paper's defaults, against a host
+// reference computed from the selection's own clustering (Assign): fewer clusters than outliers
+// (floor(B/k) best members of each), more clusters than outliers (one from each of the first B),
+// keeping only the lowest-p_abs share, raw features and the nearest-centroid pick.
+func TestSelectDOSGeneralised(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const c, nOut, d = 60, 5, 6
+	logits, feats := randomBlock(rng, c, nOut, d)
+	p := hostPAbs(logits, c, nOut)
+	for _, tc := range []struct {
+		name string
+		cfg  func(cfg *sampling.DOSConfig)
+	}{
+		{"k<B", func(cfg *sampling.DOSConfig) { cfg.Clusters = 4 }},
+		{"k>B", func(cfg *sampling.DOSConfig) { cfg.Clusters = 20 }},
+		{"keep", func(cfg *sampling.DOSConfig) { cfg.Keep = 48; cfg.Clusters = 6 }},
+		{"nearest raw", func(cfg *sampling.DOSConfig) { cfg.PickNearest, cfg.RawFeatures, cfg.Clusters = true, true, 6 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := sampling.DefaultDOSConfig(c, 12)
+			tc.cfg(&cfg)
+			r := runSelectDOS(t, cfg, logits, feats, nOut, d, cfg.HostUniforms(rng))
+			k, per, m := cfg.K(), cfg.PerCluster(), cfg.Clustered()
+			if len(r.indices) != cfg.BatchSize || len(r.clustered) != m {
+				t.Fatalf("%d picks of %d clustered, want %d of %d", len(r.indices), len(r.clustered), cfg.BatchSize, m)
+			}
+			// Kept rows: the m lowest p_abs.
+			for _, row := range r.clustered {
+				below := 0
+				for j := range c {
+					if p[j] < p[row] {
+						below++
+					}
+				}
+				if below >= m {
+					t.Errorf("clustered row %d has %d rows below it, keep %d", row, below, m)
+				}
+			}
+			// Criterion of each clustered member: p_abs, or squared distance to its cluster's mean
+			// (the centroid after the Lloyd iterations converged) in the clustered feature space.
+			crit := make([]float64, m)
+			if cfg.PickNearest {
+				means := make([][]float64, k)
+				counts := make([]int, k)
+				for i, a := range r.assign {
+					if means[a] == nil {
+						means[a] = make([]float64, d)
+					}
+					for j := range d {
+						means[a][j] += float64(feats[int(r.clustered[i])*d+j])
+					}
+					counts[a]++
+				}
+				for i, a := range r.assign {
+					for j := range d {
+						diff := float64(feats[int(r.clustered[i])*d+j]) - means[a][j]/float64(counts[a])
+						crit[i] += diff * diff
+					}
+				}
+			} else {
+				for i, row := range r.clustered {
+					crit[i] = p[row]
+				}
+			}
+			// Host reference of the picks: for cluster a < min(k, B), its per members of smallest
+			// criterion (ties by row); slot a*per + rank.
+			want := map[int]int32{}
+			for a := range min(k, cfg.BatchSize) {
+				var mem []int
+				for i, as := range r.assign {
+					if int(as) == a {
+						mem = append(mem, i)
+					}
+				}
+				slices.SortStableFunc(mem, func(x, y int) int { return cmp.Compare(crit[x], crit[y]) })
+				for rank := range min(per, len(mem)) {
+					want[a*per+rank] = r.clustered[mem[rank]]
+				}
+			}
+			seen := map[int32]bool{}
+			picked := map[int32]bool{}
+			for _, v := range want {
+				picked[v] = true
+			}
+			for s, idx := range r.indices {
+				if seen[idx] {
+					t.Fatalf("row %d picked twice: %v", idx, r.indices)
+				}
+				seen[idx] = true
+				if w, ok := want[s]; ok && w != idx {
+					t.Errorf("slot %d: picked %d, want %d", s, idx, w)
+				} else if !ok && picked[idx] {
+					t.Errorf("slot %d: fill-up %d is another cluster's pick", s, idx)
+				}
+			}
+		})
 	}
 }

@@ -62,11 +62,32 @@ func KMeans(x, uniforms *Node, cfg sampling.KMeansConfig) KMeansResult {
 	if want := UniformsShape(cfg); !uniforms.Shape().Equal(want) {
 		panic(fmt.Errorf("ondevice.KMeans: uniforms must be %s, got %s", want, uniforms.Shape()))
 	}
-	k, r, t := cfg.K, cfg.NInit, cfg.Trials()
-
 	x2 := Reshape(ReduceSum(Square(x), -1), 1, 1, n) // [1, 1, N]
-	centroids := kmeansPPInit(x, x2, uniforms, k, r, t)
+	return kmeansFrom(x, x2, kmeansPPInit(x, x2, uniforms, cfg.K, cfg.NInit, cfg.Trials()), cfg)
+}
 
+// KMeansFrom is KMeans from given initial centroids [K, D] (one restart; cfg.NInit is ignored), as
+// scikit-learn's KMeans(init=centroids, n_init=1): the Lloyd iterations, the empty-cluster
+// relocation and the final assignment are KMeans's.
+func KMeansFrom(x, init *Node, cfg sampling.KMeansConfig) KMeansResult {
+	if x.Rank() != 2 || x.DType() != dtypes.Float32 {
+		panic(fmt.Errorf("ondevice.KMeansFrom: x must be [N, D] float32, got %s", x.Shape()))
+	}
+	n, d := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
+	cfg.NInit = 1
+	if err := cfg.Validate(n); err != nil {
+		panic(err)
+	}
+	if !init.Shape().Equal(shapes.Make(dtypes.Float32, cfg.K, d)) {
+		panic(fmt.Errorf("ondevice.KMeansFrom: initial centroids must be [%d, %d] float32, got %s", cfg.K, d, init.Shape()))
+	}
+	x2 := Reshape(ReduceSum(Square(x), -1), 1, 1, n) // [1, 1, N]
+	return kmeansFrom(x, x2, InsertAxes(init, 0), cfg)
+}
+
+// kmeansFrom runs the Lloyd iterations from centroids [R, K, D] and keeps the best restart.
+func kmeansFrom(x, x2, centroids *Node, cfg sampling.KMeansConfig) KMeansResult {
+	k := cfg.K
 	centroids, changedPerRestart := lloyd(x, x2, centroids, cfg.Iters, cfg.KeepEmpty)
 
 	// Final assignment and inertia against the final centroids.

@@ -284,7 +284,7 @@ func (r *runner) makeInputs() error {
 	c := r.cfg
 	id := data.Synthetic(data.SyntheticConfig{N: 2 * c.IDBatch, H: c.Image, W: c.Image, C: 3, Classes: c.Classes, Look: c.Seed, Draw: c.Seed + 1})
 	pool := data.Synthetic(data.SyntheticConfig{N: 2 * max(c.Candidates, c.OODBatch), H: c.Image, W: c.Image, C: 3, Look: c.Seed + 2, Draw: c.Seed + 3})
-	norm := data.CIFARNormalize()
+	norm, _ := data.OfficialNormalize("cifar100")
 	idL := data.TrainLoader(id, c.IDBatch, c.Seed, data.PaperAugment(), norm)
 	candL := data.CandidateStream(pool, c.Candidates, 2, c.Seed, data.PaperAugment(), norm)
 	oodL := data.UniformOutliers(pool, 2*c.OODBatch, c.OODBatch, c.Seed, data.PaperAugment(), norm)
@@ -584,7 +584,7 @@ func measurePipeline(cfg Config, log io.Writer) (*Pipeline, error) {
 	}
 	poolN := max(4096, cfg.Candidates*2, cfg.IDBatch*2)
 	pool := data.Synthetic(data.SyntheticConfig{N: poolN, H: cfg.Image, W: cfg.Image, C: 3, Classes: cfg.Classes, Look: cfg.Seed, Draw: cfg.Seed + 1})
-	norm := data.CIFARNormalize()
+	norm, _ := data.OfficialNormalize("cifar100")
 	p := &Pipeline{PoolImages: poolN, Workers: runtime.GOMAXPROCS(0)}
 	rate := func(l *data.Loader, workers int) (float64, error) {
 		l.Workers = workers

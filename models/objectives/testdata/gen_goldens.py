@@ -94,5 +94,7 @@ for tag, k in (("K", C), ("K1", K1)):
     print("var goldenAcc%s = %r" % (tag, (zi.argmax(1) == y).double().mean().item()))
 p = F.softmax(z_all, dim=1)
 print("var goldenPAbs = []float64{%s}" % flat(p[:, K1]))
-# 1 - p_abs as the sum of the ID probabilities: the same quantity, without cancellation.
-print("var goldenOneMinusPAbs = []float64{%s}" % flat(p[:, :K1].sum(1)))
+# The absent-class test score: the log-odds log((1 - p_abs) / p_abs) = logsumexp of the ID logits
+# minus the absent logit, an increasing function of the official 1 - p_abs that stays finite and
+# distinct where 1 - p_abs rounds to 1.
+print("var goldenAbsentLogOdds = []float64{%s}" % flat(torch.logsumexp(z_all[:, :K1], dim=1) - z_all[:, K1]))
