@@ -197,6 +197,30 @@ func mnistDir(dir string) (string, error) {
 	return goMNISTDir(dir)
 }
 
+// Fallback reports, for a data set that may be read from outside the data directory (mnist:
+// the Go module GoMNIST; fashion-mnist: Debian's dataset-fashion-mnist), whether dir lacks it
+// so that the copy elsewhere is used, and where that copy is (or why it is missing too).
+// Other sets give ("", false, nil).
+func Fallback(name, dir string) (elsewhere string, used bool, err error) {
+	ref, err := ParseRef(name)
+	if err != nil {
+		return "", false, err
+	}
+	switch ref.Name {
+	case "mnist":
+		if fileExists(filepath.Join(dir, "mnist", mnistFiles["train"][0])) {
+			return "", false, nil
+		}
+		d, err := goMNISTDir(dir)
+		return d, true, err
+	case "fashion-mnist":
+		if d := fashionDir(dir); d == debianFashion {
+			return d, true, nil
+		}
+	}
+	return "", false, nil
+}
+
 // Names returns the registered data-set names, sorted.
 func Names() []string { return datasets.Names() }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/grids"
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/experiments/train"
 	"github.com/oodlab/dos/internal/cli"
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/backend"
@@ -108,6 +109,18 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newEx
 		}
 	}
 	missing := missingData(runs, *dataDir)
+	dataGiven := false
+	fs.Visit(func(f *flag.Flag) { dataGiven = dataGiven || f.Name == "data" })
+	if dataGiven {
+		// A data directory given explicitly must hold the sets: no silent fallback to a copy
+		// elsewhere.
+		for _, name := range dataNames(runs) {
+			if elsewhere, used, _ := data.Fallback(name, *dataDir); used {
+				return fmt.Errorf("--data %s has no %s files, so its copy in %s would be used instead: "+
+					"place the files in %s, or leave out --data to use that copy", *dataDir, name, elsewhere, filepath.Join(*dataDir, name))
+			}
+		}
+	}
 
 	if *dry {
 		return dryRun(stdout, g, runs, *outDir, *dataDir, missing)
@@ -116,6 +129,13 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newEx
 		var b strings.Builder
 		printMissing(&b, missing)
 		return fmt.Errorf("data missing in %s:\n%s", *dataDir, strings.TrimRight(b.String(), "\n"))
+	}
+	// Everything a run needs of its data, and the store, is checked before anything is written.
+	if err := store.Writable(*outDir); err != nil {
+		return err
+	}
+	if err := checkRuns(runs, *dataDir); err != nil {
+		return fmt.Errorf("nothing was run: %w", err)
 	}
 	exec, err := newExec(execOptions{DataDir: *dataDir, Backend: *backendName, Stdout: stdout})
 	if err != nil {
@@ -169,8 +189,8 @@ type missingEntry struct {
 	files []string
 }
 
-// missingData checks every data set the runs use.
-func missingData(runs []*config.Run, dir string) []missingEntry {
+// dataNames lists the data sets (as referenced, class selections included) the runs use.
+func dataNames(runs []*config.Run) []string {
 	var names []string
 	add := func(n string) {
 		if n != "" && !slices.Contains(names, n) {
@@ -184,8 +204,13 @@ func missingData(runs []*config.Run, dir string) []missingEntry {
 			add(t)
 		}
 	}
+	return names
+}
+
+// missingData checks every data set the runs use.
+func missingData(runs []*config.Run, dir string) []missingEntry {
 	var out []missingEntry
-	for _, n := range names {
+	for _, n := range dataNames(runs) {
 		if m := data.Missing(n, dir); len(m) > 0 {
 			out = append(out, missingEntry{n, m})
 		}
@@ -217,7 +242,8 @@ func dryRun(w io.Writer, g *config.Grid, runs []*config.Run, outDir, dataDir str
 		}
 		s, err := d.Status(store.LockOptions{})
 		if err != nil {
-			return err
+			// One unreadable run (a damaged metrics.jsonl, say) must not hide the others.
+			s = store.Status{State: store.Corrupt, Err: err}
 		}
 		counts[s.State]++
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", filepath.Base(d.Path), d.ID, s)
@@ -230,17 +256,35 @@ func dryRun(w io.Writer, g *config.Grid, runs []*config.Run, outDir, dataDir str
 		fmt.Fprintf(w, ", %d corrupt", counts[store.Corrupt])
 	}
 	fmt.Fprintln(w)
-	if len(missing) == 0 {
-		fmt.Fprintf(w, "data: all present in %s\n", dataDir)
+	if err := store.Writable(outDir); err != nil {
+		fmt.Fprintf(w, "store: %v\n", err)
+		return fmt.Errorf("the run store %s cannot be written", outDir)
+	}
+	if len(missing) > 0 {
+		var names []string
+		for _, m := range missing {
+			names = append(names, m.name)
+		}
+		fmt.Fprintf(w, "data: missing in %s: %s\n", dataDir, strings.Join(names, ", "))
+		printMissing(w, missing)
 		return nil
 	}
-	var names []string
-	for _, m := range missing {
-		names = append(names, m.name)
+	fmt.Fprintf(w, "data: all present in %s\n", dataDir)
+	if err := checkRuns(runs, dataDir); err != nil {
+		fmt.Fprintf(w, "checks: the runs below would fail:\n%v\n", err)
+		return errors.New("some runs would fail (see the checks above)")
 	}
-	fmt.Fprintf(w, "data: missing in %s: %s\n", dataDir, strings.Join(names, ", "))
-	printMissing(w, missing)
+	fmt.Fprintln(w, "checks: every run fits its data (sizes, classes, batches, iterations per epoch)")
 	return nil
+}
+
+// checkRuns runs train.Check on the runs and names each problem's run.
+func checkRuns(runs []*config.Run, dataDir string) error {
+	names := make([]string, len(runs))
+	for i, r := range runs {
+		names[i], _ = r.Name()
+	}
+	return train.CheckErr(train.Check(runs, dataDir), names)
 }
 
 // printTable prints the grid's results in the paper's layout (the runs done so far).

@@ -12,7 +12,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/grids"
+	"github.com/oodlab/dos/experiments/metrics"
 	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/internal/cli"
 )
@@ -98,11 +101,16 @@ func TestListAndUsage(t *testing.T) {
 
 // synthGrid writes a grid over the synthetic data sets (no files needed).
 func synthGrid(t *testing.T) string {
+	return writeSynthGrid(t, "{id: synthetic-mnist@0-4, pool: synthetic-mnist@5-7, tests: [synthetic-mnist@8-9], image_size: 28}")
+}
+
+// writeSynthGrid writes synthGrid's grid with the given benchmark.
+func writeSynthGrid(t *testing.T, benchmark string) string {
 	path := filepath.Join(t.TempDir(), "synth.yaml")
 	text := `name: synth
 description: synthetic data, for tests
 base:
-  benchmark: {id: synthetic-mnist, pool: synthetic-ti300k, tests: [synthetic-svhn], image_size: 28}
+  benchmark: ` + benchmark + `
   network: mlp
   epochs: 3
   optim: {milestones: [2]}
@@ -140,18 +148,32 @@ func (f *fakeExec) Execute(ctx context.Context, r *config.Run, d *store.RunDir, 
 	for e := 2; e <= r.Epochs; e++ {
 		d.AppendEpoch(store.EpochRecord{Epoch: e})
 	}
-	return d.WriteResults(store.NewResults(d.ID))
+	return d.WriteResults(fakeResults(d))
+}
+
+// fakeResults is a results.json with metrics for every test set of d's run.
+func fakeResults(d *store.RunDir) *store.Results {
+	res := store.NewResults(d.ID)
+	res.Epochs = d.Run.Epochs
+	for _, set := range d.Run.Benchmark.Tests {
+		res.Sets[set] = metrics.Result{NumID: 10, NumOOD: 10, FPR95: 0.5, AUROC: 0.5}
+	}
+	return res
 }
 
 func TestRunGrid(t *testing.T) {
 	grid, outDir := synthGrid(t), t.TempDir()
-	// The real executor refuses a benchmark whose sets differ in shape, naming the set, and
-	// records the failures.
-	code, _, errs := call(t, context.Background(), newExecutor, "--grid", grid, "--out", outDir, "--backend", "go")
-	if code != cli.ExitFailed || !strings.Contains(errs, "benchmark.tests[0] synthetic-svhn: images are 32x32x3, the ID images 28x28x1") {
+	// A benchmark whose sets differ in shape is refused before anything runs or is written,
+	// naming the set.
+	mixed := writeSynthGrid(t, "{id: synthetic-mnist, pool: synthetic-ti300k, tests: [synthetic-svhn], image_size: 28}")
+	code, _, errs := call(t, context.Background(), newExecutor, "--grid", mixed, "--out", outDir, "--backend", "go")
+	if code != cli.ExitFailed || !strings.Contains(errs, "nothing was run") ||
+		!strings.Contains(errs, "benchmark.tests[0] synthetic-svhn: images are 32x32x3, the ID images 28x28x1") {
 		t.Errorf("shape mismatch: exit %d %s", code, errs)
 	}
-	os.RemoveAll(outDir)
+	if entries, _ := os.ReadDir(outDir); len(entries) != 0 {
+		t.Errorf("the refused grid wrote into the store: %v", entries)
+	}
 	// Interrupt the first run: exit 130, run left partial, resumable.
 	blocker := &fakeExec{block: make(chan struct{}), started: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -161,7 +183,7 @@ func TestRunGrid(t *testing.T) {
 		t.Errorf("interrupted: exit %d %s", code, errs)
 	}
 	code, out, _ := call(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir, "--dry-run")
-	if code != cli.ExitOK || !strings.Contains(out, "partial (epoch 1 of 3)") || !strings.Contains(out, "1 partial") || !strings.Contains(out, "data: all present") {
+	if code != cli.ExitOK || !strings.Contains(out, "partial (1 of 3 epochs done)") || !strings.Contains(out, "1 partial") || !strings.Contains(out, "data: all present") {
 		t.Errorf("dry run after interrupt: exit %d\n%s", code, out)
 	}
 	// Run everything.
@@ -188,5 +210,100 @@ func TestRunGrid(t *testing.T) {
 	code, out, _ = call(t, context.Background(), noExecutor, "--grid", grid, "--out", outDir, "--dry-run")
 	if code != cli.ExitOK || !strings.Contains(out, "6 done, 0 partial, 0 locked, 0 new") {
 		t.Errorf("dry run after completion:\n%s", out)
+	}
+}
+
+// --dry-run and the start of a run check every run against its data and the store before
+// anything is written: a batch larger than the training set, a class selection without images,
+// a truncated data file, a store that cannot be written; a damaged metrics.jsonl does not stop
+// the dry run.
+func TestDryRunChecksEverything(t *testing.T) {
+	for _, tc := range []struct {
+		name, benchmark, extra string
+		want                   string
+	}{
+		{"batch", "{id: synthetic-mnist@0-4, pool: synthetic-mnist@5-7, tests: [synthetic-mnist@8-9], image_size: 28}",
+			"  batch: {id: 100000}\n", "batch.id: 100000 is larger than the"},
+		{"classes", "{id: synthetic-mnist@0-4, pool: synthetic-mnist@5-7, tests: [synthetic-mnist@42], image_size: 28}",
+			"", "no image of classes [42]"},
+		{"zero iterations", "{id: synthetic-mnist@0-4, pool: synthetic-mnist@5-7, tests: [synthetic-mnist@8-9], image_size: 28}",
+			"  batch: {ood: 200, drop_last: true}\n", "would run no iteration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			grid := writeSynthGrid(t, tc.benchmark)
+			b, _ := os.ReadFile(grid)
+			os.WriteFile(grid, []byte(strings.Replace(string(b), "  network: mlp\n", "  network: mlp\n"+tc.extra, 1)), 0o644)
+			out := t.TempDir()
+			code, stdout, errs := call(t, context.Background(), noExecutor, "--grid", grid, "--out", out, "--dry-run")
+			if code != cli.ExitFailed || !strings.Contains(stdout, tc.want) {
+				t.Errorf("dry run: exit %d\n%s\n%s", code, stdout, errs)
+			}
+			code, _, errs = call(t, context.Background(), noExecutor, "--grid", grid, "--out", out)
+			if code != cli.ExitFailed || !strings.Contains(errs, tc.want) || !strings.Contains(errs, "nothing was run") {
+				t.Errorf("run: exit %d\n%s", code, errs)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 {
+				t.Errorf("the store was written: %v", entries)
+			}
+		})
+	}
+	// A truncated data file.
+	dataDir := t.TempDir()
+	m := data.Synthetic(data.SyntheticConfig{N: 20, H: 32, W: 32, C: 3, Classes: 10, Look: 1, Draw: 2})
+	cifarDir := filepath.Join(dataDir, "cifar-10-batches-bin")
+	os.MkdirAll(cifarDir, 0o755)
+	for _, f := range []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"} {
+		if err := data.WriteCIFAR(filepath.Join(cifarDir, f), m, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := filepath.Join(cifarDir, "data_batch_3.bin")
+	raw, _ := os.ReadFile(bad)
+	os.WriteFile(bad, raw[:len(raw)-100], 0o644)
+	grid := writeSynthGrid(t, "{id: cifar10, pool: synthetic-ti300k, tests: [synthetic-svhn], image_size: 32}")
+	code, stdout, _ := call(t, context.Background(), noExecutor, "--grid", grid, "--data", dataDir, "--out", t.TempDir(), "--dry-run")
+	if code != cli.ExitFailed || !strings.Contains(stdout, "data_batch_3.bin") {
+		t.Errorf("truncated CIFAR file: exit %d\n%s", code, stdout)
+	}
+	// A store that is a file, not a folder.
+	notDir := filepath.Join(t.TempDir(), "store")
+	os.WriteFile(notDir, []byte("x"), 0o644)
+	grid = synthGrid(t)
+	if code, stdout, _ := call(t, context.Background(), noExecutor, "--grid", grid, "--out", notDir, "--dry-run"); code != cli.ExitFailed ||
+		!strings.Contains(stdout, "not a directory") {
+		t.Errorf("store that is a file: exit %d\n%s", code, stdout)
+	}
+	// A damaged metrics.jsonl: the dry run lists the run as corrupt and goes on.
+	out := t.TempDir()
+	runs, err := func() ([]*config.Run, error) {
+		g, err := grids.Load(grid)
+		if err != nil {
+			return nil, err
+		}
+		return g.Expand(nil)
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := store.Open(out)
+	d, _ := st.Dir("synth", runs[0])
+	d.Create()
+	os.WriteFile(d.File(store.MetricsFile), []byte("{\"epoch\": 1}\n}}} not json\n{\"epoch\": 2}\n"), 0o644)
+	code, stdout, errs := call(t, context.Background(), noExecutor, "--grid", grid, "--out", out, "--dry-run")
+	if !strings.Contains(stdout, "corrupt") || !strings.Contains(stdout, "5 new") {
+		t.Errorf("damaged metrics.jsonl: exit %d\n%s\n%s", code, stdout, errs)
+	}
+}
+
+// A data directory given with --data that lacks MNIST is an error, not a silent fallback to the
+// Go module's copy; without --data the fallback is used and logged.
+func TestExplicitDataDirHasNoFallback(t *testing.T) {
+	empty := t.TempDir()
+	code, _, errs := call(t, context.Background(), noExecutor, "--grid", "quick", "--data", empty, "--out", t.TempDir())
+	if code != cli.ExitFailed || !strings.Contains(errs, "--data "+empty+" has no mnist") {
+		t.Errorf("exit %d %s", code, errs)
+	}
+	if code, out, errs := call(t, context.Background(), noExecutor, "--grid", "quick", "--out", t.TempDir(), "--dry-run"); code != cli.ExitOK {
+		t.Errorf("without --data: exit %d\n%s\n%s", code, out, errs)
 	}
 }

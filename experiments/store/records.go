@@ -16,8 +16,10 @@ import (
 type EpochRecord struct {
 	// Epoch is the number of completed epochs (1-based).
 	Epoch int `json:"epoch"`
-	// Iterations is the number of training iterations of the epoch.
+	// Iterations is the number of training iterations of the epoch, Images the ID and outlier
+	// images they trained on.
 	Iterations int `json:"iterations"`
+	Images     int `json:"images"`
 	// Loss is the mean training loss of the epoch.
 	Loss float64 `json:"loss"`
 	// LR is the learning rate used in the epoch.

@@ -215,6 +215,11 @@ func (rn *Runner) runOne(ctx context.Context, d *RunDir) (out Outcome, err error
 	if rn.Echo != nil {
 		log = io.MultiWriter(logf, rn.Echo)
 	}
+	// Temporary files of atomic writes that a killed process left behind: with the lock held,
+	// none is being written.
+	if removed := d.CleanTemp(); len(removed) > 0 {
+		fmt.Fprintf(log, "=== removed %d temporary files a killed run left: %s\n", len(removed), strings.Join(removed, ", "))
+	}
 	info := lk.Info()
 	fmt.Fprintf(log, "=== %s start run %s (%s), pid %d on %s, epoch %d of %d, command: %s\n",
 		time.Now().Format(time.RFC3339), d.ID, st, info.PID, info.Host, st.Epoch, st.Epochs, strings.Join(os.Args, " "))
@@ -223,9 +228,12 @@ func (rn *Runner) runOne(ctx context.Context, d *RunDir) (out Outcome, err error
 	elapsed := time.Since(start)
 	select {
 	case <-lk.Lost():
-		if err == nil {
-			err = errors.New("lock lost to another runner during execution")
+		holder := "another runner"
+		if ls, lerr := inspectLock(d.File(LockFile), rn.Lock.withDefaults()); lerr == nil && ls.info.PID != 0 {
+			holder = fmt.Sprintf("pid %d on %s (started %s)", ls.info.PID, ls.info.Host, ls.info.Started.Format(time.RFC3339))
 		}
+		err = fmt.Errorf("the run's lock was taken over by %s (this runner's heartbeat was older than the stale timeout); "+
+			"this runner stopped after writing its checkpoint and leaves the run to it", holder)
 	default:
 	}
 	if err == nil {

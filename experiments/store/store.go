@@ -226,7 +226,42 @@ func (d *RunDir) Results() (*Results, error) {
 	if res.RunID != d.ID {
 		return nil, fmt.Errorf("%s: %w: run_id %q, want %q", path, ErrCorrupt, res.RunID, d.ID)
 	}
+	if d.Run != nil {
+		for _, set := range d.Run.Benchmark.Tests {
+			if _, ok := res.Sets[set]; !ok {
+				return nil, fmt.Errorf("%s: %w: no metrics of test set %s (the run tests %s)", path, ErrCorrupt, set,
+					strings.Join(d.Run.Benchmark.Tests, ", "))
+			}
+		}
+		if res.Epochs != d.Run.Epochs {
+			return nil, fmt.Errorf("%s: %w: %d epochs, the run has %d", path, ErrCorrupt, res.Epochs, d.Run.Epochs)
+		}
+	}
 	return &res, nil
+}
+
+// CleanTemp removes the temporary files that atomic writes leave behind when their process is
+// killed (".NAME.tmp-*" in the run directory and its sub-folders) and returns their names. Call
+// it with the run's lock held: every file written under the lock is then finished. config.yaml is
+// written before the lock is taken (by any runner that finds the run new), so its temporary
+// files are left alone unless an hour old.
+func (d *RunDir) CleanTemp() []string {
+	var removed []string
+	for _, dir := range []string{d.Path, d.File(CheckpointDir), d.File(ScoresDir)} {
+		matches, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+		for _, m := range matches {
+			if strings.HasPrefix(filepath.Base(m), "."+ConfigFile+".tmp-") {
+				if st, err := os.Stat(m); err != nil || time.Since(st.ModTime()) < time.Hour {
+					continue
+				}
+			}
+			if os.Remove(m) == nil {
+				rel, _ := filepath.Rel(d.Path, m)
+				removed = append(removed, rel)
+			}
+		}
+	}
+	return removed
 }
 
 // State is where a run stands.
@@ -259,20 +294,24 @@ type Status struct {
 	Failure string
 }
 
-// String is a one-word state with details: "done", "partial (epoch 3 of
-// 100)", "locked (pid 12 on h, heartbeat 3s ago)", "new", "corrupt: ...".
+// String is a one-word state with details: "done", "partial (3 of 100
+// epochs done)", "locked (pid 12 on h, 3 of 100 epochs done, heartbeat 3s
+// ago)", "new", "corrupt: ...", "failed in epoch 4 of 100 (3 done): ...".
 func (s Status) String() string {
 	switch s.State {
 	case Done:
 		return "done"
 	case Partial:
 		if s.Failure != "" {
-			return fmt.Sprintf("failed at epoch %d of %d: %s", s.Epoch, s.Epochs, s.Failure)
+			if s.Epoch >= s.Epochs {
+				return fmt.Sprintf("failed after its last epoch (%d of %d done): %s", s.Epoch, s.Epochs, s.Failure)
+			}
+			return fmt.Sprintf("failed in epoch %d of %d (%d done): %s", s.Epoch+1, s.Epochs, s.Epoch, s.Failure)
 		}
-		return fmt.Sprintf("partial (epoch %d of %d)", s.Epoch, s.Epochs)
+		return fmt.Sprintf("partial (%d of %d epochs done)", s.Epoch, s.Epochs)
 	case Locked:
 		if s.Lock != nil && s.Lock.Holder.PID != 0 {
-			return fmt.Sprintf("locked (pid %d on %s, epoch %d of %d, heartbeat %s ago)", s.Lock.Holder.PID, s.Lock.Holder.Host,
+			return fmt.Sprintf("locked (pid %d on %s, %d of %d epochs done, heartbeat %s ago)", s.Lock.Holder.PID, s.Lock.Holder.Host,
 				s.Epoch, s.Epochs, s.Lock.Age.Round(time.Second))
 		}
 		return "locked"
@@ -320,4 +359,30 @@ func (d *RunDir) Status(opts LockOptions) (Status, error) {
 		st.State = Partial
 	}
 	return st, nil
+}
+
+// Writable reports whether a run store can be written at root: root itself if it exists, else
+// the nearest folder above it that exists, checked for write permission without writing.
+func Writable(root string) error {
+	dir := root
+	for {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("run store %s: %s is not a directory", root, dir)
+			}
+			if err := accessWrite(dir); err != nil {
+				return fmt.Errorf("run store %s: %s is not writable: %w", root, dir, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("run store %s: %w", root, err)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return fmt.Errorf("run store %s: no existing folder above it", root)
+		}
+		dir = parent
+	}
 }

@@ -82,7 +82,7 @@ func TestRunDirRecords(t *testing.T) {
 	if err != nil || len(recs) != 3 || recs[2].Epoch != 3 || *recs[0].TestAcc != 0.5 || recs[1].FPR95["svhn"] != 0.3 {
 		t.Fatalf("Epochs() = %+v, %v", recs, err)
 	}
-	if st, _ := d.Status(LockOptions{}); st.State != Partial || st.String() != "partial (epoch 3 of 100)" {
+	if st, _ := d.Status(LockOptions{}); st.State != Partial || st.String() != "partial (3 of 100 epochs done)" {
 		t.Errorf("status %q", st)
 	}
 	if err := d.AppendEpoch(EpochRecord{Epoch: 4}); err != nil {
@@ -103,7 +103,7 @@ func TestRunDirRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Done.
-	res := NewResults(d.ID)
+	res := fullResults(d)
 	res.Sets["svhn"] = metrics.Result{NumID: 10, NumOOD: 10, FPR95: 0.25, AUROC: 0.9}
 	res.IDAccuracy = 0.75
 	if err := d.WriteResults(res); err != nil {
@@ -231,7 +231,17 @@ func (f *fakeExec) Execute(ctx context.Context, run *config.Run, dir *RunDir, lo
 		}
 	}
 	fmt.Fprintln(log, "trained")
-	return dir.WriteResults(NewResults(dir.ID))
+	return dir.WriteResults(fullResults(dir))
+}
+
+// fullResults is a results.json with metrics for every test set of d's run.
+func fullResults(d *RunDir) *Results {
+	res := NewResults(d.ID)
+	res.Epochs = d.Run.Epochs
+	for _, set := range d.Run.Benchmark.Tests {
+		res.Sets[set] = metrics.Result{NumID: 10, NumOOD: 10, FPR95: 0.5, AUROC: 0.5}
+	}
+	return res
 }
 
 func testRuns(t testing.TB, n int) []*config.Run {
@@ -466,7 +476,7 @@ func TestFailureRecorded(t *testing.T) {
 	d, _ := s.Dir("g", runs[0])
 	st, err := d.Status(LockOptions{})
 	if err != nil || st.State != Partial || !strings.Contains(st.Failure, "NaN at epoch 1") ||
-		!strings.HasPrefix(st.String(), "failed at epoch 1 of") {
+		!strings.HasPrefix(st.String(), "failed in epoch 2 of 100 (1 done)") {
 		t.Fatalf("status after failure %+v (%q), %v", st, st, err)
 	}
 	if _, err := rn.Run(context.Background(), runs); err != nil {
@@ -487,5 +497,100 @@ func TestCodeRevision(t *testing.T) {
 	c := Code()
 	if c.Revision != strings.TrimSpace(string(want)) || c.RevisionSource == "" || c.GoVersion == "" {
 		t.Fatalf("Code() = %+v, want revision %s", c, want)
+	}
+}
+
+// blockingExec waits for its context to end (as the trainer does after writing a checkpoint).
+type blockingExec struct{ started chan struct{} }
+
+func (b *blockingExec) Execute(ctx context.Context, _ *config.Run, _ *RunDir, _ io.Writer) error {
+	close(b.started)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A runner whose lock is taken over stops the run and says by whom (not "context canceled").
+func TestLockLostSaysWho(t *testing.T) {
+	st, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := testRun(t, 1)
+	ex := &blockingExec{started: make(chan struct{})}
+	rn := &Runner{Store: st, Grid: "g", Exec: ex, Lock: LockOptions{Heartbeat: 10 * time.Millisecond, Stale: time.Minute}}
+	go func() {
+		<-ex.started
+		d, _ := st.Dir("g", run)
+		b, _ := json.Marshal(LockInfo{PID: 4242, Host: "elsewhere", Started: time.Now(), Heartbeat: time.Now(), Token: "other"})
+		os.Remove(d.File(LockFile)) // a takeover replaces the lock file
+		os.WriteFile(d.File(LockFile), b, 0o644)
+	}()
+	sum, err := rn.Run(context.Background(), []*config.Run{run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 1 || !strings.Contains(sum.Err().Error(), "taken over by pid 4242 on elsewhere") {
+		t.Fatalf("summary %+v", sum)
+	}
+}
+
+// The next start of a run removes the temporary files a killed process left (but a config.yaml
+// being written by another runner), and says so in run.log.
+func TestStartCleansTemporaryFiles(t *testing.T) {
+	st, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := testRun(t, 1)
+	d, _ := st.Dir("g", run)
+	if err := d.Create(); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(d.File(CheckpointDir), 0o755)
+	left := []string{filepath.Join(d.File(CheckpointDir), ".training.ckpt.tmp-123"), d.File(".results.json.tmp-456")}
+	fresh := d.File(".config.yaml.tmp-789")
+	for _, f := range append(left, fresh) {
+		os.WriteFile(f, []byte("half"), 0o644)
+	}
+	rn := &Runner{Store: st, Grid: "g", Exec: &fakeExec{count: map[string]int{}}}
+	if _, err := rn.Run(context.Background(), []*config.Run{run}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range left {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind", f)
+		}
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh config.yaml temporary file was removed: %v", err)
+	}
+	if log, _ := os.ReadFile(d.File(LogFile)); !strings.Contains(string(log), "removed 2 temporary files") {
+		t.Errorf("run.log does not mention the cleanup:\n%s", log)
+	}
+}
+
+// A results.json without every test set of the run (or with another number of epochs) is not
+// "done": a hand-written or truncated one is reported as corrupt.
+func TestIncompleteResultsNotDone(t *testing.T) {
+	st, _ := Open(t.TempDir())
+	run := testRun(t, 1)
+	d, _ := st.Dir("g", run)
+	if err := d.Create(); err != nil {
+		t.Fatal(err)
+	}
+	empty := NewResults(d.ID)
+	empty.Epochs = run.Epochs
+	if err := d.WriteResults(empty); err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.Status(LockOptions{})
+	if err != nil || s.State != Corrupt || !strings.Contains(s.String(), "no metrics of test set") {
+		t.Fatalf("status %v, %v", s, err)
+	}
+	if err := d.WriteResults(fullResults(d)); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := d.Status(LockOptions{}); s.State != Done {
+		t.Fatalf("complete results: %v", s)
 	}
 }

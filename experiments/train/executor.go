@@ -74,6 +74,11 @@ func (e *Executor) Execute(ctx stdctx.Context, run *config.Run, dir *store.RunDi
 		fmt.Fprintln(log, be.info.Notice)
 	}
 	fmt.Fprintf(log, "%s (%s)\n", be.info.String(), be.b.Description())
+	for _, name := range dataNames(run) {
+		if elsewhere, used, _ := data.Fallback(name, e.DataDir); used {
+			fmt.Fprintf(log, "%s: not in the data directory %s: using the copy in %s\n", name, e.DataDir, elsewhere)
+		}
+	}
 	job, err := LoadJob(run, e.DataDir)
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -68,6 +67,7 @@ type Trainer struct {
 
 	ctx   *context.Context
 	execs map[string]*context.Exec
+	watch *divergenceWatch
 }
 
 func (t *Trainer) logf(format string, args ...any) {
@@ -113,9 +113,13 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 			e.Finalize()
 		}
 	}()
-	pos, samplerState, elapsed, err := t.resume()
+	pos, samplerState, progress, elapsed, err := t.resume()
 	if err != nil {
 		return nil, err
+	}
+	t.watch = &divergenceWatch{}
+	if recs, err := t.Settings.Dir.Epochs(); err == nil && len(recs) > 0 {
+		t.watch.firstRecord = &recs[0]
 	}
 	idLoader := data.TrainLoader(t.Job.Train, t.IDBatch, t.Seed, augOrZero(t.Job.Aug), t.Job.Norm)
 	idLoader.Aug = t.Job.Aug
@@ -126,8 +130,8 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 	}
 	for epoch := pos.Epoch; epoch < t.Epochs; epoch++ {
 		ep := &epochRun{Epoch: epoch, Iters: iters, IDLoader: idLoader, Start: time.Now(), Elapsed: elapsed}
-		if epoch == pos.Epoch {
-			ep.StartIter = pos.Iter
+		if epoch == pos.Epoch && pos.Iter > 0 {
+			ep.StartIter, ep.Progress = pos.Iter, progress
 		}
 		if ep.Rows, err = t.epochRows(epoch, ep.StartIter, samplerState); err != nil {
 			return nil, err
@@ -140,7 +144,11 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 			return nil, err
 		}
 		elapsed += time.Since(ep.Start).Seconds()
-		rec.Seconds = time.Since(ep.Start).Seconds()
+		rec.Seconds = ep.earlierSeconds() + time.Since(ep.Start).Seconds()
+		rec.ImagesPerSec = float64(rec.Images) / rec.Seconds
+		if err := t.watch.epochDone(rec, t.Epochs); err != nil {
+			return nil, t.failure(err)
+		}
 		if t.Settings.EvalEvery > 0 && (epoch+1)%t.Settings.EvalEvery == 0 && epoch+1 < t.Epochs {
 			if _, err := t.evaluate(rec, false); err != nil {
 				return nil, err
@@ -153,7 +161,7 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 		if err := t.Settings.Dir.AppendEpoch(*rec); err != nil {
 			return nil, err
 		}
-		if err := t.save(Position{Epoch: epoch + 1}, nil, elapsed); err != nil {
+		if err := t.save(Position{Epoch: epoch + 1}, nil, elapsed, nil); err != nil {
 			return nil, err
 		}
 		t.logf("epoch %d/%d loss %.4f (id %.4f, ood %.4f) train-acc %.3f lr %.4g %.1fs %.0f img/s%s",
@@ -244,66 +252,96 @@ type epochRun struct {
 	// run before it.
 	Start   time.Time
 	Elapsed float64
+	// Progress is what the epoch accumulated before a mid-epoch checkpoint it resumes from.
+	Progress *EpochProgress
+}
+
+// earlierSeconds is the epoch's wall time before the checkpoint it resumed from.
+func (ep *epochRun) earlierSeconds() float64 {
+	if ep.Progress == nil {
+		return 0
+	}
+	return ep.Progress.Seconds
 }
 
 // trainEpoch trains the iterations of ep and returns its record. When cancel is done it writes a
-// checkpoint of the position reached and returns ErrInterrupted.
+// checkpoint of the position reached and returns ErrInterrupted. An epoch without a single
+// iteration, a loss that is not a number and a loss that grew by orders of magnitude are errors:
+// a run must never end "done" on a network it did not train.
 func (t *Trainer) trainEpoch(cancel stdctx.Context, ep *epochRun) (*store.EpochRecord, error) {
 	feed, err := t.openEpoch(ep)
 	if err != nil {
 		return nil, err
 	}
 	defer feed.close()
+	if feed.iters == 0 {
+		return nil, fmt.Errorf("epoch %d/%d would run no iteration: %s", ep.Epoch+1, t.Epochs, feed.why)
+	}
 	state := encodeState(ep.Rows, t.samplerState())
-	sums := newEpochSums()
+	sums := newEpochSums(ep.Progress)
 	bar := newProgress(t.Settings.Progress, ep.Epoch+1, t.Epochs, ep.StartIter, feed.iters)
 	defer bar.done()
-	lr := 0.0
+	checkpoint := func(iter int) error {
+		progress := sums.progress(ep.earlierSeconds() + time.Since(ep.Start).Seconds())
+		return t.save(Position{Epoch: ep.Epoch, Iter: iter}, state, ep.Elapsed+time.Since(ep.Start).Seconds(), progress)
+	}
 	for iter := ep.StartIter; iter < feed.iters; iter++ {
 		if cancel.Err() != nil {
-			if err := t.save(Position{Epoch: ep.Epoch, Iter: iter}, state, ep.Elapsed+time.Since(ep.Start).Seconds()); err != nil {
+			if err := checkpoint(iter); err != nil {
 				return nil, err
 			}
 			return nil, ErrInterrupted
 		}
-		lr = t.Schedule.LR(ep.Epoch, iter, feed.iters)
+		lr := t.Schedule.LR(ep.Epoch, iter, feed.iters)
 		args, images, err := feed.next(ep.Epoch, iter, lr)
 		if err != nil {
 			return nil, err
 		}
 		out, err := feed.step.Exec(args...)
 		if err != nil {
-			return nil, fmt.Errorf("train step (epoch %d, iteration %d): %w", ep.Epoch, iter, err)
+			return nil, fmt.Errorf("train step (epoch %d/%d, iteration %d/%d): %w", ep.Epoch+1, t.Epochs, iter+1, feed.iters, err)
 		}
 		vals := make([]float64, len(out))
 		for i, o := range out {
 			vals[i] = float64(tensors.ToScalar[float32](o))
 		}
-		if math.IsNaN(vals[outLoss]) || math.IsInf(vals[outLoss], 0) {
-			return nil, fmt.Errorf("loss is %v at epoch %d, iteration %d (id loss %v, outlier loss %v): "+
-				"run stopped; the last good checkpoint (%s) is kept", vals[outLoss], ep.Epoch, iter, vals[outIDLoss], vals[outOODLoss], t.checkpointPath())
+		if err := t.watch.step(vals, ep.Epoch, iter, t.Epochs, feed.iters); err != nil {
+			return nil, t.failure(err)
 		}
-		sums.add(vals, feed.diagnostics(), images)
-		bar.update(iter+1, sums.loss[outLoss]/float64(sums.steps), float64(sums.images)/time.Since(ep.Start).Seconds())
+		sums.add(vals, feed.diagnostics(), images, lr)
+		bar.update(iter+1, sums.loss[outLoss]/float64(sums.steps), float64(sums.images)/(ep.earlierSeconds()+time.Since(ep.Start).Seconds()))
 		if t.Settings.AfterStep != nil {
 			t.Settings.AfterStep(ep.Epoch, iter)
 		}
 		if t.Settings.CheckpointEvery > 0 && (iter+1)%t.Settings.CheckpointEvery == 0 && iter+1 < feed.iters {
-			if err := t.save(Position{Epoch: ep.Epoch, Iter: iter + 1}, state, ep.Elapsed+time.Since(ep.Start).Seconds()); err != nil {
+			if err := checkpoint(iter + 1); err != nil {
 				return nil, err
 			}
 		}
 	}
-	rec := sums.record(ep.Epoch + 1)
-	rec.LR = lr
-	rec.ImagesPerSec = float64(sums.images) / time.Since(ep.Start).Seconds()
-	return rec, nil
+	return sums.record(ep.Epoch + 1), nil
+}
+
+// failure completes a training failure with what was kept and what to do.
+func (t *Trainer) failure(err error) error {
+	kept := "no checkpoint was written yet: the run will start again from scratch"
+	if c, lerr := LoadCheckpoint(t.checkpointPath()); lerr == nil && c != nil {
+		at := fmt.Sprintf("after epoch %d of %d", c.Position.Epoch, t.Epochs)
+		if c.Position.Iter > 0 {
+			at = fmt.Sprintf("epoch %d/%d, before iteration %d", c.Position.Epoch+1, t.Epochs, c.Position.Iter+1)
+		}
+		kept = fmt.Sprintf("the last checkpoint (%s) is kept in %s", at, t.checkpointPath())
+	}
+	return fmt.Errorf("%w. The run stopped; %s. Lowering optim.lr (or another change of the configuration) makes it a new run, "+
+		"with a new ID; running the same configuration again retries it from that checkpoint", err, kept)
 }
 
 // epochFeed serves the inputs of an epoch's train steps.
 type epochFeed struct {
-	// iters is the number of iterations of the epoch: the ID batches, or fewer outlier batches.
+	// iters is the number of iterations of the epoch: the ID batches, or fewer outlier batches;
+	// why says what limits it.
 	iters   int
+	why     string
 	id, ood *data.Iterator // ood is nil for methods without outliers
 	clean   *data.Iterator // the candidate blocks without augmentation (InGraph.ScoreClean)
 	inGraph sampling.InGraph
@@ -314,6 +352,7 @@ type epochFeed struct {
 // openEpoch prepares the loaders and the step executable of ep.
 func (t *Trainer) openEpoch(ep *epochRun) (*epochFeed, error) {
 	f := &epochFeed{iters: ep.Iters}
+	f.why = fmt.Sprintf("%d ID training images in batches of %d (batch.drop_last %v)", t.Job.Train.N, t.IDBatch, t.DropLast)
 	var ood *data.Loader
 	if t.Sampler != nil {
 		oodBatch, dropLast := t.OODBatch, t.DropLast
@@ -327,7 +366,10 @@ func (t *Trainer) openEpoch(ep *epochRun) (*epochFeed, error) {
 		}
 		ood = newOOD(t.Job.Aug)
 		// The ID and outlier loaders are zipped: the shorter one ends the epoch.
-		f.iters = min(f.iters, ood.ItersPerEpoch())
+		if n := ood.ItersPerEpoch(); n < f.iters {
+			f.iters = n
+			f.why = fmt.Sprintf("%d outliers chosen for the epoch in batches of %d (batch.drop_last %v)", len(ep.Rows), oodBatch, dropLast)
+		}
 		f.oodSize = t.OODBatch
 		if f.inGraph != nil && f.inGraph.ScoreClean() {
 			f.clean = newOOD(nil).Iterate(ep.Epoch, ep.StartIter, ep.Epoch+1)
@@ -400,14 +442,27 @@ type epochSums struct {
 	steps, images int
 	loss          [numStepOutputs]float64
 	diag          map[string]float64
+	lr            float64
 }
 
-func newEpochSums() *epochSums { return &epochSums{diag: map[string]float64{}} }
+// newEpochSums starts an epoch's sums, from what it accumulated before a mid-epoch checkpoint
+// (nil: from zero).
+func newEpochSums(p *EpochProgress) *epochSums {
+	s := &epochSums{diag: map[string]float64{}}
+	if p != nil {
+		s.steps, s.images, s.loss, s.lr = p.Steps, p.Images, p.Sums, p.LR
+		for k, v := range p.Diag {
+			s.diag[k] = v
+		}
+	}
+	return s
+}
 
 // add adds one step's outputs: the common ones, then one per name of diagNames.
-func (s *epochSums) add(vals []float64, diagNames []string, images int) {
+func (s *epochSums) add(vals []float64, diagNames []string, images int, lr float64) {
 	s.steps++
 	s.images += images
+	s.lr = lr
 	for i := range numStepOutputs {
 		s.loss[i] += vals[i]
 	}
@@ -416,9 +471,18 @@ func (s *epochSums) add(vals []float64, diagNames []string, images int) {
 	}
 }
 
+// progress returns the sums for a mid-epoch checkpoint, with the epoch's seconds so far.
+func (s *epochSums) progress(seconds float64) *EpochProgress {
+	p := &EpochProgress{Steps: s.steps, Images: s.images, Sums: s.loss, Diag: map[string]float64{}, Seconds: seconds, LR: s.lr}
+	for k, v := range s.diag {
+		p.Diag[k] = v
+	}
+	return p
+}
+
 // record returns the epoch's record with the means of the sums.
 func (s *epochSums) record(epoch int) *store.EpochRecord {
-	rec := &store.EpochRecord{Epoch: epoch, Iterations: s.steps, Diagnostics: map[string]float64{}}
+	rec := &store.EpochRecord{Epoch: epoch, Iterations: s.steps, Images: s.images, LR: s.lr, Diagnostics: map[string]float64{}}
 	if s.steps == 0 {
 		return rec
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	stdctx "context"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +121,7 @@ func TestExactResumeAfterKill(t *testing.T) {
 			if n := len(readRecords(t, dir)); n != 3 {
 				t.Fatalf("%d epoch records after resume, want 3", n)
 			}
+			sameRecords(t, readRecords(t, refDir), readRecords(t, dir))
 		})
 	}
 }
@@ -158,5 +161,90 @@ func TestCancelCheckpointsAndResumes(t *testing.T) {
 		if !bytes.Equal(wantVars[i].Data, gotVars[i].Data) {
 			t.Fatalf("variable %s/%s differs after cancel and resume", wantVars[i].Scope, wantVars[i].Name)
 		}
+	}
+	sameRecords(t, readRecords(t, refDir), readRecords(t, dir))
+}
+
+// sameRecords requires the metrics records of a resumed run to equal those of a run that never
+// stopped, the epoch that was interrupted included (its loss, accuracy and diagnostics cover all
+// its iterations, the ones before the checkpoint too), but for wall-clock times.
+func sameRecords(t *testing.T, want, got []store.EpochRecord) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if g.Epoch != w.Epoch || g.Iterations != w.Iterations || g.Images != w.Images || g.Loss != w.Loss || g.LR != w.LR ||
+			!maps.Equal(g.Diagnostics, w.Diagnostics) || !maps.Equal(g.FPR95, w.FPR95) ||
+			(g.TestAcc == nil) != (w.TestAcc == nil) || (g.TestAcc != nil && *g.TestAcc != *w.TestAcc) {
+			t.Errorf("epoch %d record after resume:\n%+v\nwant\n%+v", w.Epoch, g, w)
+		}
+		if g.Seconds <= 0 || g.ImagesPerSec <= 0 {
+			t.Errorf("epoch %d: seconds %v, images/s %v", w.Epoch, g.Seconds, g.ImagesPerSec)
+		}
+	}
+}
+
+// A checkpoint with flipped bits is refused (its checksum), set aside, and the run resumes from
+// the previous checkpoint, ending as a run that never stopped; with no good previous one it
+// starts again from scratch; the log says which.
+func TestCorruptCheckpoint(t *testing.T) {
+	refDir := t.TempDir()
+	ref := resumeTrainer(t, "share", refDir, false)
+	if _, err := ref.Run(stdctx.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantVars, _ := CaptureVariables(ref.ctx)
+	for _, tc := range []struct {
+		name     string
+		dropPrev bool
+		log      string
+	}{{"previous kept", false, "Resuming from the previous checkpoint"}, {"no previous", true, "starts again from scratch"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx, cancel := stdctx.WithCancel(stdctx.Background())
+			first := resumeTrainer(t, "share", dir, false)
+			first.Settings.AfterStep = func(epoch, iter int) {
+				if epoch == 1 && iter == 6 {
+					cancel()
+				}
+			}
+			if _, err := first.Run(ctx); !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("first run: %v", err)
+			}
+			path := filepath.Join(dir, store.CheckpointDir, "training.ckpt")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0x10 // one flipped bit in the weights
+			os.WriteFile(path, b, 0o644)
+			if _, err := LoadCheckpoint(path); !errors.Is(err, ErrCorruptCheckpoint) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("a flipped bit: %v", err)
+			}
+			if tc.dropPrev {
+				os.Remove(path + prevSuffix)
+			}
+			var log bytes.Buffer
+			resumed := resumeTrainer(t, "share", dir, false)
+			resumed.Settings.Log = &log
+			if _, err := resumed.Run(stdctx.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(log.String(), tc.log) || !strings.Contains(log.String(), "corrupt checkpoint") {
+				t.Errorf("log does not say %q:\n%s", tc.log, log.String())
+			}
+			if m, _ := filepath.Glob(path + ".corrupt-*"); len(m) != 1 {
+				t.Errorf("the damaged checkpoint was not kept aside: %v", m)
+			}
+			gotVars, _ := CaptureVariables(resumed.ctx)
+			for i := range wantVars {
+				if !bytes.Equal(wantVars[i].Data, gotVars[i].Data) {
+					t.Fatalf("variable %s/%s differs from a run that never stopped", wantVars[i].Scope, wantVars[i].Name)
+				}
+			}
+			sameRecords(t, readRecords(t, refDir), readRecords(t, dir))
+		})
 	}
 }

@@ -5,6 +5,7 @@ package train
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -24,8 +26,16 @@ import (
 	"github.com/oodlab/dos/models/statedict"
 )
 
-// checkpointMagic starts every checkpoint file, with the format version.
-const checkpointMagic = "oodlab-checkpoint-v1\n"
+// checkpointMagic starts every checkpoint file, with the format version. Version 2 follows it
+// with the SHA-256 of the gob payload, verified on load; version 1 files (no checksum) are read
+// as they are.
+const (
+	checkpointMagic   = "oodlab-checkpoint-v2\n"
+	checkpointMagicV1 = "oodlab-checkpoint-v1\n"
+)
+
+// ErrCorruptCheckpoint marks a checkpoint file whose checksum or encoding is wrong.
+var ErrCorruptCheckpoint = errors.New("corrupt checkpoint")
 
 // Position is where training stands: the next iteration to run is Iter of Epoch.
 type Position struct {
@@ -46,6 +56,21 @@ type Checkpoint struct {
 	// Elapsed is the training wall time so far, in seconds.
 	Elapsed float64
 	Vars    []SavedVar
+	// Epoch holds the running sums of the epoch under way when Position.Iter > 0, so that a run
+	// resumed mid-epoch writes the same record for it as one that never stopped.
+	Epoch *EpochProgress
+}
+
+// EpochProgress is what an epoch has accumulated up to a mid-epoch checkpoint.
+type EpochProgress struct {
+	// Steps and Images are the iterations run and the images trained on.
+	Steps, Images int
+	// Sums are the sums of the step outputs (loss, ID loss, outlier loss, accuracy), Diag those
+	// of a sampler's diagnostics.
+	Sums [numStepOutputs]float64
+	Diag map[string]float64
+	// Seconds is the epoch's wall time so far; LR the learning rate of its last iteration.
+	Seconds, LR float64
 }
 
 // SavedVar is one context variable.
@@ -107,17 +132,31 @@ func RestoreVariables(ctx *context.Context, vars []SavedVar) error {
 }
 
 // Save writes the checkpoint to path atomically: a temporary file in the same directory,
-// synced, then renamed over path. On any error the previous checkpoint at path is untouched.
+// synced, then renamed over path. The checkpoint it replaces is kept as path + ".prev" until the
+// new one is in place, so that a damaged checkpoint has a good one to fall back on.
 func (c *Checkpoint) Save(path string) error {
+	var payload bytes.Buffer
+	if err := gob.NewEncoder(&payload).Encode(c); err != nil {
+		return fmt.Errorf("checkpoint %s: encoding: %w", path, err)
+	}
+	sum := sha256.Sum256(payload.Bytes())
 	var buf bytes.Buffer
 	buf.WriteString(checkpointMagic)
-	if err := gob.NewEncoder(&buf).Encode(c); err != nil {
-		return fmt.Errorf("checkpoint %s: encoding: %w", path, err)
+	buf.Write(sum[:])
+	buf.Write(payload.Bytes())
+	if _, err := os.Stat(path); err == nil {
+		if err := os.Rename(path, path+prevSuffix); err != nil {
+			return fmt.Errorf("checkpoint %s: keeping the previous one: %w", path, err)
+		}
 	}
 	return atomicfile.Write(path, buf.Bytes())
 }
 
-// LoadCheckpoint reads a checkpoint written by Save. A missing file returns (nil, nil).
+// prevSuffix names the previous checkpoint, kept beside the current one.
+const prevSuffix = ".prev"
+
+// LoadCheckpoint reads a checkpoint written by Save. A missing file returns (nil, nil); a
+// damaged one an error wrapping ErrCorruptCheckpoint that names the file.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -126,12 +165,26 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	if !bytes.HasPrefix(data, []byte(checkpointMagic)) {
-		return nil, fmt.Errorf("checkpoint %s: not a checkpoint of this tool (want header %q)", path, checkpointMagic[:len(checkpointMagic)-1])
+	var payload []byte
+	switch {
+	case bytes.HasPrefix(data, []byte(checkpointMagic)):
+		rest := data[len(checkpointMagic):]
+		if len(rest) < sha256.Size {
+			return nil, fmt.Errorf("checkpoint %s: %w: truncated (%d bytes)", path, ErrCorruptCheckpoint, len(data))
+		}
+		payload = rest[sha256.Size:]
+		if sum := sha256.Sum256(payload); !bytes.Equal(sum[:], rest[:sha256.Size]) {
+			return nil, fmt.Errorf("checkpoint %s: %w: its SHA-256 does not match its content (damaged on disk, or truncated)", path, ErrCorruptCheckpoint)
+		}
+	case bytes.HasPrefix(data, []byte(checkpointMagicV1)):
+		payload = data[len(checkpointMagicV1):]
+	default:
+		return nil, fmt.Errorf("checkpoint %s: %w: not a checkpoint of this tool (want header %q)", path, ErrCorruptCheckpoint,
+			strings.TrimSpace(checkpointMagic))
 	}
 	c := &Checkpoint{}
-	if err := gob.NewDecoder(bytes.NewReader(data[len(checkpointMagic):])).Decode(c); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: truncated or corrupt: %w", path, err)
+	if err := gob.NewDecoder(bytes.NewReader(payload)).Decode(c); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w: %v", path, ErrCorruptCheckpoint, err)
 	}
 	return c, nil
 }
@@ -190,16 +243,17 @@ func (t *Trainer) checkpointPath() string {
 	return filepath.Join(t.Settings.Dir.File(store.CheckpointDir), "training.ckpt")
 }
 
-func (t *Trainer) save(pos Position, samplerState []byte, elapsed float64) error {
+func (t *Trainer) save(pos Position, samplerState []byte, elapsed float64, progress *EpochProgress) error {
 	if pos.Iter == 0 {
 		// At an epoch boundary the next epoch's rows are chosen afresh; keep the sampler's own state.
 		samplerState = encodeState(nil, t.samplerState())
+		progress = nil
 	}
 	vars, err := CaptureVariables(t.ctx)
 	if err != nil {
 		return err
 	}
-	c := &Checkpoint{Position: pos, SamplerState: samplerState, Elapsed: elapsed, Vars: vars}
+	c := &Checkpoint{Position: pos, SamplerState: samplerState, Elapsed: elapsed, Vars: vars, Epoch: progress}
 	if err := os.MkdirAll(t.Settings.Dir.File(store.CheckpointDir), 0o755); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
@@ -242,29 +296,57 @@ func trimRecords(dir *store.RunDir, epochs int) error {
 // resume restores the checkpoint, if any: the variables into t.ctx and the sampler's state. It
 // returns where training stands, the sampler state saved for that epoch and the training
 // seconds so far, and drops the metrics records past the checkpoint.
-func (t *Trainer) resume() (pos Position, samplerState []byte, elapsed float64, err error) {
-	ckpt, err := LoadCheckpoint(t.checkpointPath())
+func (t *Trainer) resume() (pos Position, samplerState []byte, progress *EpochProgress, elapsed float64, err error) {
+	ckpt, err := t.loadGoodCheckpoint()
 	if err != nil {
-		return pos, nil, 0, err
+		return pos, nil, nil, 0, err
 	}
 	if ckpt != nil {
 		if err := RestoreVariables(t.ctx, ckpt.Vars); err != nil {
-			return pos, nil, 0, fmt.Errorf("checkpoint %s: %w", t.checkpointPath(), err)
+			return pos, nil, nil, 0, fmt.Errorf("checkpoint %s: %w", t.checkpointPath(), err)
 		}
-		pos, samplerState, elapsed = ckpt.Position, ckpt.SamplerState, ckpt.Elapsed
+		pos, samplerState, progress, elapsed = ckpt.Position, ckpt.SamplerState, ckpt.Epoch, ckpt.Elapsed
 		if err := t.restoreSampler(samplerState); err != nil {
-			return pos, nil, 0, fmt.Errorf("checkpoint %s: sampler state: %w", t.checkpointPath(), err)
+			return pos, nil, nil, 0, fmt.Errorf("checkpoint %s: sampler state: %w", t.checkpointPath(), err)
 		}
-		t.logf("resuming from epoch %d, iteration %d (%s)", pos.Epoch, pos.Iter, t.checkpointPath())
+		t.logf("resuming after epoch %d of %d, iteration %d (%s)", pos.Epoch, t.Epochs, pos.Iter, t.checkpointPath())
 	} else if t.Model.Init != "" {
 		if err := t.importInit(); err != nil {
-			return pos, nil, 0, err
+			return pos, nil, nil, 0, err
 		}
 	}
 	if err := trimRecords(t.Settings.Dir, pos.Epoch); err != nil {
-		return pos, nil, 0, err
+		return pos, nil, nil, 0, err
 	}
-	return pos, samplerState, elapsed, nil
+	return pos, samplerState, progress, elapsed, nil
+}
+
+// loadGoodCheckpoint returns the run's checkpoint, or nil for none. A damaged checkpoint is
+// set aside (renamed with a ".corrupt-<time>" suffix, never deleted) and the previous one is used
+// if it is good; with none good, the run starts again from scratch. Either way the log says
+// what happened.
+func (t *Trainer) loadGoodCheckpoint() (*Checkpoint, error) {
+	path := t.checkpointPath()
+	c, err := LoadCheckpoint(path)
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, ErrCorruptCheckpoint) {
+		return nil, err
+	}
+	aside := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Errorf("%w; setting it aside failed: %v", err, rerr)
+	}
+	prev, perr := LoadCheckpoint(path + prevSuffix)
+	if perr == nil && prev != nil {
+		t.logf("warning: %v; kept as %s. Resuming from the previous checkpoint (%s: epoch %d, iteration %d)",
+			err, filepath.Base(aside), filepath.Base(path+prevSuffix), prev.Position.Epoch, prev.Position.Iter)
+		return prev, nil
+	}
+	t.logf("warning: %v; kept as %s. No good previous checkpoint: the run starts again from scratch "+
+		"(to start from a copy you trust, put it at %s)", err, filepath.Base(aside), path)
+	return nil, nil
 }
 
 // importInit fills the network's variables from the run's init file (a PyTorch state dict, or a

@@ -213,3 +213,16 @@ func TestInitFromWeights(t *testing.T) {
 		t.Errorf("a state dict of another network: %v", err)
 	}
 }
+
+// An epoch that would run no iteration (an OOD batch larger than the outliers of an epoch) is an
+// error, not a run marked done on an untrained network.
+func TestZeroIterationEpochRefused(t *testing.T) {
+	run := tinyRun(t, "share")
+	run.Method.OutliersPerEpoch = 6 // fewer than one outlier batch of 8
+	run.Batch.DropLast = true
+	tr := newTinyTrainer(t, run, t.TempDir())
+	_, err := tr.Run(stdctx.Background())
+	if err == nil || !strings.Contains(err.Error(), "would run no iteration") || !strings.Contains(err.Error(), "6 outliers") {
+		t.Fatalf("error %v", err)
+	}
+}
