@@ -94,15 +94,16 @@ func (c *Comparison) Caption() string {
 	if !c.avg {
 		b.WriteString(" Averages omitted: the table's OOD sets are not the paper's six.")
 	}
+	if len(c.table.Flags) > 0 {
+		b.WriteString(" " + dagger + ": ours computed from degenerate scores (see the notes below the table).")
+	}
 	return b.String()
 }
 
 func (c *Comparison) grid() grid {
 	t := c.table
 	g := grid{caption: c.Caption()}
-	g.groups = append(g.groups, group{"", 2})
-	g.header = []string{"Method", "n"}
-	csvHead := []string{"method", "seeds", "runs"}
+	csvHead := rowHead(&g, t.Rows)
 	type col struct {
 		key   string
 		ours  func(Row) Stat
@@ -130,12 +131,16 @@ func (c *Comparison) grid() grid {
 	for _, cl := range cols {
 		csvHead = append(csvHead, cl.key+"_ours_mean", cl.key+"_ours_std", cl.key+"_paper", cl.key+"_diff")
 	}
+	g.notes = flagNotes(t.Flags)
+	if len(t.Flags) > 0 {
+		csvHead = append(csvHead, "degenerate")
+	}
 	g.csv = append(g.csv, csvHead)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', t.Digits, 64) }
+	variants := hasVariants(t.Rows)
 	for _, r := range t.Rows {
 		p, inPaper := c.paper[strings.ToLower(r.Method)]
-		row := []cell{{text: MethodName(r.Method)}, {text: fmt.Sprintf("%d/%d", r.Seeds, r.Runs)}}
-		rec := []string{r.Method, strconv.Itoa(r.Seeds), strconv.Itoa(r.Runs)}
+		row, rec := rowCells(r, variants)
 		for _, cl := range cols {
 			s := cl.ours(r)
 			pv, ok := 0.0, false
@@ -144,7 +149,7 @@ func (c *Comparison) grid() grid {
 			}
 			ours := "–"
 			if s.N > 0 {
-				ours = f(s.Mean)
+				ours = f(s.Mean) + mark(s)
 			}
 			text := ours
 			m, sd := csvStat(s)
@@ -160,6 +165,9 @@ func (c *Comparison) grid() grid {
 			}
 			row = append(row, cell{text: text})
 			rec = append(rec, m, sd, ps, ds)
+		}
+		if len(t.Flags) > 0 {
+			rec = append(rec, rowFlags(t.Flags, r))
 		}
 		g.rows = append(g.rows, row)
 		g.csv = append(g.csv, rec)

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/oodlab/dos/sampling"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -19,6 +18,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/oodlab/dos/sampling"
 )
 
 // Figure is one or more plots laid out on a grid, saved as one image.
@@ -96,6 +97,8 @@ func (f *Figure) Encode(w io.Writer, format string) error {
 type series struct {
 	name string
 	xys  plotter.XYs
+	// marks are the points of xys computed from degenerate scores.
+	marks plotter.XYs
 }
 
 // epochMeans averages value(e) over the runs per epoch, ignoring NaN and
@@ -125,26 +128,42 @@ func epochMeans(runs []RunResult, value func(EpochRecord) (float64, bool)) plott
 	return xys
 }
 
-// methodSeries makes one series per method (paper order) of the mean over
-// seeds of value per epoch; methods without data are left out.
-func methodSeries(runs []RunResult, value func(EpochRecord) (float64, bool)) []series {
-	byMethod := map[string][]RunResult{}
-	var methods []string
-	for _, r := range runs {
-		if _, ok := byMethod[r.Method]; !ok {
-			methods = append(methods, r.Method)
-		}
-		byMethod[r.Method] = append(byMethod[r.Method], r)
-	}
-	SortMethods(methods)
+// methodSeries makes one series per method (paper order), or per method and
+// variant when the runs have variants ("Energy (lr=0.02)"), of the mean over
+// seeds of value per epoch; those without data are left out. With flag, the
+// points of epochs where flag holds for some run's record are the series'
+// marks.
+func methodSeries(runs []RunResult, value func(EpochRecord) (float64, bool), flag func(EpochRecord) bool) []series {
+	keys, byKey := groupRuns(runs)
 	var out []series
-	for _, m := range methods {
-		if xys := epochMeans(byMethod[m], value); len(xys) > 0 {
-			out = append(out, series{MethodName(m), xys})
+	for _, k := range keys {
+		xys := epochMeans(byKey[k], value)
+		if len(xys) == 0 {
+			continue
 		}
+		s := series{name: VariantName(k.method, k.variant), xys: xys}
+		if flag != nil {
+			flagged := map[int]bool{}
+			for _, r := range byKey[k] {
+				for _, e := range r.Epochs {
+					if flag(e) {
+						flagged[e.Epoch] = true
+					}
+				}
+			}
+			for _, p := range xys {
+				if flagged[int(p.X)] {
+					s.marks = append(s.marks, p)
+				}
+			}
+		}
+		out = append(out, s)
 	}
 	return out
 }
+
+// degenerateLegend labels the marks of points computed from degenerate scores.
+const degenerateLegend = dagger + " degenerate scores (marked ×)"
 
 // linePlot draws series as lines with a legend; series i gets colour i.
 func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, error) {
@@ -154,6 +173,7 @@ func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, error) {
 	p.Y.Label.Text = ylabel
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
+	var marked *plotter.Scatter
 	for i, s := range ss {
 		l, err := plotter.NewLine(s.xys)
 		if err != nil {
@@ -163,8 +183,24 @@ func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, error) {
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(s.name, l)
+		if len(s.marks) > 0 {
+			sc, err := plotter.NewScatter(s.marks)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.name, err)
+			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: seriesColor(i), Radius: vg.Points(5), Shape: draw.CrossGlyph{}}
+			p.Add(sc)
+			if marked == nil {
+				marked = &plotter.Scatter{XYs: s.marks, GlyphStyle: draw.GlyphStyle{Color: color.Black, Radius: vg.Points(5), Shape: draw.CrossGlyph{}}}
+			}
+		}
 	}
-	headroom(p, len(ss))
+	n := len(ss)
+	if marked != nil {
+		p.Legend.Add(degenerateLegend, marked)
+		n++
+	}
+	headroom(p, n)
 	return p, nil
 }
 
@@ -182,13 +218,15 @@ func figureTitle(runs []RunResult) string {
 
 // TrainingCurves plots, per method (mean over seeds), the average ID-
 // positive FPR95 over the OOD test sets and the ID test accuracy against
-// the epoch: two panels side by side.
+// the epoch: two panels side by side. Points whose FPR95 comes from
+// degenerate scores (EpochRecord.Degenerate) are marked with a cross.
 func TrainingCurves(runs []RunResult) (*Figure, error) {
 	if _, _, err := checkRuns(runs); err != nil {
 		return nil, err
 	}
-	fpr := methodSeries(runs, func(e EpochRecord) (float64, bool) { return 100 * e.FPR95, true })
-	acc := methodSeries(runs, func(e EpochRecord) (float64, bool) { return 100 * e.TestAccuracy, true })
+	fpr := methodSeries(runs, func(e EpochRecord) (float64, bool) { return 100 * e.FPR95, true },
+		func(e EpochRecord) bool { return e.Degenerate })
+	acc := methodSeries(runs, func(e EpochRecord) (float64, bool) { return 100 * e.TestAccuracy, true }, nil)
 	if len(fpr) == 0 && len(acc) == 0 {
 		return nil, fmt.Errorf("report: training curves: no run has epoch records")
 	}
@@ -211,7 +249,7 @@ func EpochTimes(runs []RunResult) (*Figure, error) {
 	if _, _, err := checkRuns(runs); err != nil {
 		return nil, err
 	}
-	ss := methodSeries(runs, func(e EpochRecord) (float64, bool) { return e.Seconds, e.Seconds > 0 })
+	ss := methodSeries(runs, func(e EpochRecord) (float64, bool) { return e.Seconds, e.Seconds > 0 }, nil)
 	if len(ss) == 0 {
 		return nil, fmt.Errorf("report: epoch times: no run records epoch seconds")
 	}
@@ -234,9 +272,9 @@ func DOSDiagnostics(runs []RunResult) (*Figure, error) {
 	diag := func(key string) func(EpochRecord) (float64, bool) {
 		return func(e EpochRecord) (float64, bool) { v, ok := e.Diagnostics[key]; return v, ok }
 	}
-	inertia := methodSeries(runs, diag(sampling.DiagInertia))
-	picks := methodSeries(runs, diag(sampling.DiagPAbsPicks))
-	all := methodSeries(runs, diag(sampling.DiagPAbsAll))
+	inertia := methodSeries(runs, diag(sampling.DiagInertia), nil)
+	picks := methodSeries(runs, diag(sampling.DiagPAbsPicks), nil)
+	all := methodSeries(runs, diag(sampling.DiagPAbsAll), nil)
 	if len(inertia) == 0 && len(picks) == 0 && len(all) == 0 {
 		return nil, fmt.Errorf("report: DOS diagnostics: no run records %s, %s or %s", sampling.DiagInertia, sampling.DiagPAbsPicks, sampling.DiagPAbsAll)
 	}
@@ -289,6 +327,10 @@ type ScoreSet struct {
 	Name string
 	// Scores are the test scores, higher = more ID.
 	Scores []float64
+	// Warnings are the metrics' warnings of an OOD set's scores against the
+	// ID scores (metrics.Result.Warnings): the panel's title says that the
+	// scores are degenerate.
+	Warnings []string
 }
 
 // HistogramOptions configures ScoreHistograms.
@@ -303,7 +345,7 @@ type HistogramOptions struct {
 
 // ScoreHistograms draws, for each OOD set, one panel with the normalised
 // histograms (densities) of the ID scores and of that set's scores over a
-// common range.
+// common range; the title of a set with warnings says "† degenerate scores".
 func ScoreHistograms(id ScoreSet, ood []ScoreSet, opt HistogramOptions) (*Figure, error) {
 	if len(id.Scores) == 0 {
 		return nil, fmt.Errorf("report: score histograms: ID set %q has no scores", id.Name)
@@ -341,6 +383,9 @@ func ScoreHistograms(id ScoreSet, ood []ScoreSet, opt HistogramOptions) (*Figure
 		}
 		p := plot.New()
 		p.Title.Text = fmt.Sprintf("%s (ID) vs %s (OOD)", SetName(id.Name), SetName(o.Name))
+		if len(o.Warnings) > 0 {
+			p.Title.Text += " " + dagger + " degenerate scores"
+		}
 		p.X.Label.Text = xlabel
 		p.Y.Label.Text = "density (fraction of samples per unit score)"
 		p.Legend.Top = true

@@ -6,6 +6,18 @@
 //
 // The package works on plain in-memory values (RunResult); store.Collect reads
 // them from the run store and FromStore converts them.
+//
+// Grids that sweep more than method and seed (an axis optim.lr: [0.02, 0.1],
+// method.dos.n_init: [3, 5], ...) give one table row per combination of
+// method and swept values: each run carries its values on the grid's other
+// axes as RunResult.Variant ("lr=0.02, n_init=3", config.Run.VariantLabel),
+// the rows of a method follow the grid's order of those values, each row
+// averages its seeds, and the tables gain a Setting column (CSV: "setting",
+// after "method") that shows the values; tables of grids that sweep only
+// method and seed are unchanged. The plots draw one line per combination,
+// labelled "Energy (lr=0.02)". A grid with an axis over the benchmark or the
+// network is split into one table per benchmark and network first (the
+// report command's sections): a table never mixes them.
 package report
 
 import (
@@ -28,12 +40,21 @@ const (
 	StatusMissing = store.StatusMissing
 )
 
-// RunResult is the outcome of one training run (one method, one seed).
+// RunResult is the outcome of one training run (one method, one seed, one
+// combination of the grid's other swept values).
 type RunResult struct {
 	// Method is the registry name of the method, e.g. "dos", "energy".
 	Method string
+	// Variant describes the run's values on the grid's axes other than method
+	// and seed (config.Run.VariantLabel: "lr=0.02, n_init=3"); "" for a grid
+	// that sweeps only method and seed. Runs of one method and variant make
+	// one table row and one plotted line.
+	Variant string
 	// Seed is the run seed.
 	Seed int
+	// Name is the run's name (its directory in the store), for notes; ""
+	// when unknown.
+	Name string
 	// Network and Benchmark name the architecture and the ID data set,
 	// e.g. "densenet" and "cifar100".
 	Network, Benchmark string
@@ -66,11 +87,41 @@ type EpochRecord struct {
 	Seconds float64
 	// Diagnostics holds method-specific values, e.g. DiagInertia.
 	Diagnostics map[string]float64
+	// Degenerate reports that FPR95 was computed from degenerate scores
+	// (metrics.Result.Warnings) for some OOD test set: the training curves
+	// mark the point.
+	Degenerate bool
 }
 
 // MethodName returns the display name of a method (config.DisplayName: the registered
 // Display, the name itself for others).
 func MethodName(m string) string { return config.DisplayName(m) }
+
+// VariantName returns the display name of a method with its variant: "Energy (lr=0.02)", or
+// MethodName(m) without one.
+func VariantName(m, variant string) string {
+	if variant == "" {
+		return MethodName(m)
+	}
+	return MethodName(m) + " (" + variant + ")"
+}
+
+// runName names a run in notes: its Name (the run directory), else runLabel.
+func runName(r RunResult) string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return runLabel(r)
+}
+
+// runLabel names a run in messages: its registry method name, its variant in parentheses if
+// any, and its seed ("energy (lr=0.02) seed 3").
+func runLabel(r RunResult) string {
+	if r.Variant == "" {
+		return fmt.Sprintf("%s seed %d", r.Method, r.Seed)
+	}
+	return fmt.Sprintf("%s (%s) seed %d", r.Method, r.Variant, r.Seed)
+}
 
 // SortMethods orders method names as the method registry does (the paper's Table 1 order: msp,
 // oe, energy, ntom, share, poem, dos), with any others after, alphabetically.
@@ -140,6 +191,11 @@ type Stat struct {
 	Std float64
 	// N is the number of values (seeds).
 	N int
+	// Degenerate counts the values computed from degenerate scores
+	// (metrics.Result.Warnings; for an average, the seeds whose average over
+	// the sets includes such a value): the tables mark the statistic with a
+	// dagger (†) and never bold it. Summarize leaves it 0; BuildTable sets it.
+	Degenerate int
 }
 
 // Summarize returns the mean and sample standard deviation of xs.
@@ -166,7 +222,7 @@ func Summarize(xs []float64) Stat {
 }
 
 // checkRuns rejects run lists that mix benchmarks or networks, or repeat a
-// (method, seed) pair, and returns the benchmark and network.
+// (method, variant, seed) triple, and returns the benchmark and network.
 func checkRuns(runs []RunResult) (bench, net string, err error) {
 	if len(runs) == 0 {
 		return "", "", fmt.Errorf("report: no runs")
@@ -175,14 +231,48 @@ func checkRuns(runs []RunResult) (bench, net string, err error) {
 	seen := map[string]bool{}
 	for _, r := range runs {
 		if r.Benchmark != bench || r.Network != net {
-			return "", "", fmt.Errorf("report: runs mix %s/%s with %s/%s (method %s seed %d): select one benchmark and network first",
-				bench, net, r.Benchmark, r.Network, r.Method, r.Seed)
+			return "", "", fmt.Errorf("report: runs mix %s/%s with %s/%s (method %s): select one benchmark and network first",
+				bench, net, r.Benchmark, r.Network, runLabel(r))
 		}
-		k := fmt.Sprintf("%s\x00%d", r.Method, r.Seed)
+		k := fmt.Sprintf("%s\x00%s\x00%d", r.Method, r.Variant, r.Seed)
 		if seen[k] {
-			return "", "", fmt.Errorf("report: method %s seed %d appears twice", r.Method, r.Seed)
+			return "", "", fmt.Errorf("report: method %s appears twice", runLabel(r))
 		}
 		seen[k] = true
 	}
 	return bench, net, nil
+}
+
+// variantKey identifies a table row, a plotted line: a method and a variant.
+type variantKey struct{ method, variant string }
+
+// groupRuns groups runs by method and variant, in table order: methods in the registry's
+// order (SortMethods), the variants of a method in the order they first appear in runs (the
+// grid's axis order).
+func groupRuns(runs []RunResult) ([]variantKey, map[variantKey][]RunResult) {
+	by := map[variantKey][]RunResult{}
+	var keys []variantKey
+	var methods []string
+	variantRank := map[string]int{}
+	for _, r := range runs {
+		k := variantKey{r.Method, r.Variant}
+		if _, ok := by[k]; !ok {
+			keys = append(keys, k)
+		}
+		if !slices.Contains(methods, r.Method) {
+			methods = append(methods, r.Method)
+		}
+		if _, ok := variantRank[r.Variant]; !ok {
+			variantRank[r.Variant] = len(variantRank)
+		}
+		by[k] = append(by[k], r)
+	}
+	SortMethods(methods)
+	slices.SortStableFunc(keys, func(a, b variantKey) int {
+		if c := cmp.Compare(slices.Index(methods, a.method), slices.Index(methods, b.method)); c != 0 {
+			return c
+		}
+		return cmp.Compare(variantRank[a.variant], variantRank[b.variant])
+	})
+	return keys, by
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"path/filepath"
 	"sort"
 
 	"github.com/oodlab/dos/experiments/store"
@@ -13,8 +14,11 @@ func FromStore(c *store.Collection) []RunResult {
 	out := make([]RunResult, len(c.Runs))
 	for i, cr := range c.Runs {
 		r := cr.Run
-		rr := RunResult{Method: r.Method.Name, Seed: int(r.Seed), Network: r.Network, Benchmark: r.Benchmark.ID,
-			Status: cr.Status, Err: cr.Err}
+		rr := RunResult{Method: r.Method.Name, Variant: r.VariantLabel(), Seed: int(r.Seed), Network: r.Network,
+			Benchmark: r.Benchmark.ID, Status: cr.Status, Err: cr.Err}
+		if cr.Dir != nil {
+			rr.Name = filepath.Base(cr.Dir.Path)
+		}
 		if cr.Results != nil {
 			rr.PerSet = cr.Results.Sets
 			rr.IDAccuracy = cr.Results.IDAccuracy
@@ -46,6 +50,7 @@ func epochRecord(e store.EpochRecord) EpochRecord {
 		}
 		r.FPR95 = sum / float64(len(names))
 	}
+	r.Degenerate = len(e.Warnings) > 0
 	for k, v := range e.Diagnostics {
 		r.Diagnostics[k] = v
 	}

@@ -29,10 +29,14 @@ type TableOptions struct {
 	Digits int
 }
 
-// Row is one method's line of a Table. All values are percentages.
+// Row is one line of a Table: one method, or one method and variant in a
+// grid that sweeps more than method and seed. All values are percentages.
 type Row struct {
 	// Method is the registry name.
 	Method string
+	// Variant is the runs' RunResult.Variant ("" unless the grid sweeps
+	// more than method and seed).
+	Variant string
 	// Runs counts all runs of the method given, Seeds only the done ones
 	// that the statistics use.
 	Runs, Seeds int
@@ -46,7 +50,8 @@ type Row struct {
 }
 
 // Table is a results table in the layout of the paper's Table 1: one row
-// per method, FPR95 and AUROC per OOD set, their averages, ID accuracy.
+// per method (per method and variant when the runs have variants), FPR95
+// and AUROC per OOD set, their averages, ID accuracy.
 type Table struct {
 	// Benchmark and Network are those of the runs.
 	Benchmark, Network string
@@ -56,13 +61,71 @@ type Table struct {
 	Sets []string
 	// Rows are in the paper's method order.
 	Rows []Row
+	// Flags list the numbers computed from degenerate scores, one per run
+	// and OOD set whose metrics.Result has warnings, in row order; the
+	// renderings explain them in notes below the table.
+	Flags []Flag
 	// Title and Digits as in TableOptions.
 	Title  string
 	Digits int
 }
 
+// Flag is an OOD test set of a run whose scores are degenerate
+// (metrics.Result.Warnings: constant scores, or an FPR95 threshold tied with
+// many OOD scores). Its FPR95 and AUROC, and the averages that include them,
+// are marked in the tables and never bold.
+type Flag struct {
+	// Run names the run: RunResult.Name (its directory in the store), else
+	// its method, variant and seed.
+	Run string
+	// Method, Variant and Seed are the run's.
+	Method, Variant string
+	Seed            int
+	// Set is the OOD test set.
+	Set string
+	// Warnings are the metrics' warnings.
+	Warnings []string
+}
+
+// dagger marks a number computed from degenerate scores.
+const dagger = "†"
+
+// degenerateNote heads the notes that explain the daggers.
+const degenerateNote = dagger + " Computed from degenerate scores (constant scores, or an FPR95 threshold that ties many OOD scores: " +
+	"see package experiments/metrics): the number is the official formula's but says little about detection, and is never bold; " +
+	"an average that includes one is marked too."
+
+// text is the flag's note: run, set, warnings.
+func (f Flag) text() string {
+	return fmt.Sprintf("%s, %s: %s", f.Run, SetName(f.Set), strings.Join(f.Warnings, "; "))
+}
+
+// flagNotes are the note lines of flags (nil without flags).
+func flagNotes(flags []Flag) []string {
+	if len(flags) == 0 {
+		return nil
+	}
+	out := []string{degenerateNote}
+	for _, f := range flags {
+		out = append(out, f.text())
+	}
+	return out
+}
+
+// rowFlags is the CSV text of the flags of row r: "<run> <set>: <warnings>", " | "-separated.
+func rowFlags(flags []Flag, r Row) string {
+	var parts []string
+	for _, f := range flags {
+		if f.Method == r.Method && f.Variant == r.Variant {
+			parts = append(parts, fmt.Sprintf("%s %s: %s", f.Run, f.Set, strings.Join(f.Warnings, "; ")))
+		}
+	}
+	return strings.Join(parts, " | ")
+}
+
 // BuildTable summarises runs (one benchmark and network; at most one run
-// per method and seed) into a Table. Runs whose Status is not "done" are
+// per method, variant and seed) into a Table with one row per method and
+// variant, the statistics over seeds. Runs whose Status is not "done" are
 // counted in Row.Runs but not used.
 func BuildTable(runs []RunResult, opt TableOptions) (*Table, error) {
 	bench, net, err := checkRuns(runs)
@@ -77,14 +140,9 @@ func BuildTable(runs []RunResult, opt TableOptions) (*Table, error) {
 	if t.Digits <= 0 {
 		t.Digits = 1
 	}
-	byMethod := map[string][]RunResult{}
-	var methods []string
+	keys, byKey := groupRuns(runs)
 	setSeen := map[string]bool{}
 	for _, r := range runs {
-		if _, ok := byMethod[r.Method]; !ok {
-			methods = append(methods, r.Method)
-		}
-		byMethod[r.Method] = append(byMethod[r.Method], r)
 		if r.Status == StatusDone {
 			for s := range r.PerSet {
 				setSeen[s] = true
@@ -100,19 +158,20 @@ func BuildTable(runs []RunResult, opt TableOptions) (*Table, error) {
 	if len(t.Sets) == 0 {
 		return nil, fmt.Errorf("report: no done run has OOD results")
 	}
-	SortMethods(methods)
-	for _, m := range methods {
-		row := Row{Method: m, Runs: len(byMethod[m])}
+	for _, k := range keys {
+		row := Row{Method: k.method, Variant: k.variant, Runs: len(byKey[k])}
 		fpr := make([][]float64, len(t.Sets))
 		auc := make([][]float64, len(t.Sets))
+		deg := make([]int, len(t.Sets))
+		avgDeg := 0
 		var avgF, avgA, acc []float64
-		for _, r := range byMethod[m] {
+		for _, r := range byKey[k] {
 			if r.Status != StatusDone {
 				continue
 			}
 			row.Seeds++
 			acc = append(acc, 100*r.IDAccuracy)
-			complete := true
+			complete, degenerate := true, false
 			var sf, sa float64
 			for i, s := range t.Sets {
 				res, ok := r.PerSet[s]
@@ -125,17 +184,29 @@ func BuildTable(runs []RunResult, opt TableOptions) (*Table, error) {
 				auc[i] = append(auc[i], a)
 				sf += f
 				sa += a
+				if res.Degenerate() {
+					deg[i]++
+					degenerate = true
+					t.Flags = append(t.Flags, Flag{Run: runName(r), Method: r.Method, Variant: r.Variant, Seed: r.Seed, Set: s,
+						Warnings: res.Warnings.List()})
+				}
 			}
 			if complete {
 				avgF = append(avgF, sf/float64(len(t.Sets)))
 				avgA = append(avgA, sa/float64(len(t.Sets)))
+				if degenerate {
+					avgDeg++
+				}
 			}
 		}
 		for i := range t.Sets {
-			row.FPR = append(row.FPR, Summarize(fpr[i]))
-			row.AUROC = append(row.AUROC, Summarize(auc[i]))
+			f, a := Summarize(fpr[i]), Summarize(auc[i])
+			f.Degenerate, a.Degenerate = deg[i], deg[i]
+			row.FPR = append(row.FPR, f)
+			row.AUROC = append(row.AUROC, a)
 		}
 		row.AvgFPR, row.AvgAUROC, row.Accuracy = Summarize(avgF), Summarize(avgA), Summarize(acc)
+		row.AvgFPR.Degenerate, row.AvgAUROC.Degenerate = avgDeg, avgDeg
 		t.Rows = append(t.Rows, row)
 	}
 	return t, nil
@@ -160,6 +231,9 @@ func (t *Table) Caption() string {
 		SetName(t.Benchmark), t.Network, t.Convention.Describe())
 	b.WriteString("Mean ± sample standard deviation (ddof = 1) over n seeds (no ± when n = 1); ")
 	b.WriteString("n = seeds done / runs. The average is taken per seed over the sets, then over seeds. Bold: best per column.")
+	if len(t.Flags) > 0 {
+		b.WriteString(" " + dagger + ": computed from degenerate scores (see the notes below the table), never bold.")
+	}
 	return b.String()
 }
 
@@ -172,13 +246,21 @@ type cell struct {
 // grid is a table ready for rendering.
 type grid struct {
 	caption string
+	// notes follow the table (Markdown: the first as a paragraph, the others as a list; LaTeX:
+	// lines below the tabular).
+	notes []string
 	// groups label spans of columns above the header (LaTeX multicolumn);
 	// Markdown prefixes them to the column headers.
 	groups []group
 	header []string
-	rows   [][]cell
-	csv    [][]string
+	// left is the number of leading, left-aligned text columns (0 means 1).
+	left int
+	rows [][]cell
+	csv  [][]string
 }
+
+// leftCols is the number of leading, left-aligned columns.
+func (g grid) leftCols() int { return max(g.left, 1) }
 
 type group struct {
 	label string
@@ -190,9 +272,17 @@ func (t *Table) fmtStat(s Stat) string {
 	case s.N == 0:
 		return "–"
 	case s.N == 1:
-		return strconv.FormatFloat(s.Mean, 'f', t.Digits, 64)
+		return strconv.FormatFloat(s.Mean, 'f', t.Digits, 64) + mark(s)
 	}
-	return strconv.FormatFloat(s.Mean, 'f', t.Digits, 64) + " ± " + strconv.FormatFloat(s.Std, 'f', t.Digits, 64)
+	return strconv.FormatFloat(s.Mean, 'f', t.Digits, 64) + mark(s) + " ± " + strconv.FormatFloat(s.Std, 'f', t.Digits, 64)
+}
+
+// mark is the dagger of a statistic computed from degenerate scores, else "".
+func mark(s Stat) string {
+	if s.Degenerate > 0 {
+		return dagger
+	}
+	return ""
 }
 
 // csvStat gives the mean and std with 4 decimals; empty when not defined.
@@ -207,13 +297,14 @@ func csvStat(s Stat) (string, string) {
 	return m, sd
 }
 
-// best returns, per column, the rows whose rounded mean is best (lower or
-// higher).
+// markBest returns, per column, the rows whose rounded mean is best (lower
+// or higher). Statistics computed from degenerate scores take no part: they
+// are never best, and do not keep a sound value from being bold.
 func markBest(stats []Stat, lower bool, digits int) []bool {
 	scale := math.Pow(10, float64(digits))
 	best := math.NaN()
 	for _, s := range stats {
-		if s.N == 0 {
+		if s.N == 0 || s.Degenerate > 0 {
 			continue
 		}
 		v := math.Round(s.Mean * scale)
@@ -223,17 +314,47 @@ func markBest(stats []Stat, lower bool, digits int) []bool {
 	}
 	out := make([]bool, len(stats))
 	for i, s := range stats {
-		out[i] = s.N > 0 && math.Round(s.Mean*scale) == best
+		out[i] = s.N > 0 && s.Degenerate == 0 && math.Round(s.Mean*scale) == best
 	}
 	return out
+}
+
+// hasVariants reports whether any row has a variant: then the tables have a Setting column.
+func hasVariants(rows []Row) bool {
+	return slices.ContainsFunc(rows, func(r Row) bool { return r.Variant != "" })
+}
+
+// rowHead starts a grid's header with the columns that name a row: Method, Setting (only
+// when rows have variants) and n, and the CSV header with method, setting, seeds, runs.
+func rowHead(g *grid, rows []Row) []string {
+	if hasVariants(rows) {
+		g.groups = append(g.groups, group{"", 3})
+		g.header = []string{"Method", "Setting", "n"}
+		g.left = 2
+		return []string{"method", "setting", "seeds", "runs"}
+	}
+	g.groups = append(g.groups, group{"", 2})
+	g.header = []string{"Method", "n"}
+	return []string{"method", "seeds", "runs"}
+}
+
+// rowCells are the cells and CSV fields that name row r (see rowHead).
+func rowCells(r Row, variants bool) ([]cell, []string) {
+	cells := []cell{{text: MethodName(r.Method)}}
+	rec := []string{r.Method}
+	if variants {
+		cells = append(cells, cell{text: r.Variant})
+		rec = append(rec, r.Variant)
+	}
+	cells = append(cells, cell{text: fmt.Sprintf("%d/%d", r.Seeds, r.Runs)})
+	rec = append(rec, strconv.Itoa(r.Seeds), strconv.Itoa(r.Runs))
+	return cells, rec
 }
 
 func (t *Table) grid() grid {
 	g := grid{caption: t.Caption()}
 	fl := fprLabel(t.Convention)
-	g.groups = append(g.groups, group{"", 2})
-	g.header = []string{"Method", "n"}
-	csvHead := []string{"method", "seeds", "runs"}
+	csvHead := rowHead(&g, t.Rows)
 	fk := "fpr95"
 	if t.Convention == metrics.OODPositive {
 		fk = "fpr95_ood_positive"
@@ -246,6 +367,10 @@ func (t *Table) grid() grid {
 	g.groups = append(g.groups, group{"Average", 2}, group{"", 1})
 	g.header = append(g.header, fl+" ↓", "AUROC ↑", "ID acc. ↑")
 	csvHead = append(csvHead, "avg_"+fk+"_mean", "avg_"+fk+"_std", "avg_auroc_mean", "avg_auroc_std", "id_acc_mean", "id_acc_std")
+	g.notes = flagNotes(t.Flags)
+	if len(t.Flags) > 0 {
+		csvHead = append(csvHead, "degenerate")
+	}
 	g.csv = append(g.csv, csvHead)
 
 	// Columns of stats, with the direction of "better".
@@ -271,14 +396,17 @@ func (t *Table) grid() grid {
 	for j, c := range cols {
 		bold[j] = markBest(c.stats, c.lower, t.Digits)
 	}
+	variants := hasVariants(t.Rows)
 	for i, r := range t.Rows {
-		row := []cell{{text: MethodName(r.Method)}, {text: fmt.Sprintf("%d/%d", r.Seeds, r.Runs)}}
-		rec := []string{r.Method, strconv.Itoa(r.Seeds), strconv.Itoa(r.Runs)}
+		row, rec := rowCells(r, variants)
 		for j, c := range cols {
 			s := c.stats[i]
 			row = append(row, cell{text: t.fmtStat(s), bold: bold[j][i]})
 			m, sd := csvStat(s)
 			rec = append(rec, m, sd)
+		}
+		if len(t.Flags) > 0 {
+			rec = append(rec, rowFlags(t.Flags, r))
 		}
 		g.rows = append(g.rows, row)
 		g.csv = append(g.csv, rec)
@@ -290,9 +418,12 @@ func (t *Table) grid() grid {
 // by its caption.
 func (t *Table) Markdown() string { return t.grid().markdown() }
 
-// CSV renders the table as CSV: one row per method with mean and std
-// columns (percent, 4 decimals; std empty for a single seed, both empty
-// without data).
+// CSV renders the table as CSV: one row per method (and variant, in a
+// "setting" column after "method" when the rows have variants) with mean
+// and std columns (percent, 4 decimals; std empty for a single seed, both
+// empty without data). When some numbers come from degenerate scores, a
+// last column "degenerate" lists, per row, "<run> <set>: <warnings>"
+// (" | "-separated); the numbers themselves stay plain.
 func (t *Table) CSV() string { return t.grid().csvText() }
 
 // LaTeX renders the table as a LaTeX table environment using booktabs
@@ -315,7 +446,7 @@ func (g grid) markdown() string {
 	}
 	b.WriteString("| " + strings.Join(hdr, " | ") + " |\n|")
 	for i := range hdr {
-		if i == 0 {
+		if i < g.leftCols() {
 			b.WriteString(" :--- |")
 		} else {
 			b.WriteString(" ---: |")
@@ -333,6 +464,12 @@ func (g grid) markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	if len(g.notes) > 0 {
+		fmt.Fprintf(&b, "\n%s\n\n", g.notes[0])
+		for _, n := range g.notes[1:] {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
 	return b.String()
 }
 
@@ -349,7 +486,7 @@ func texEscape(s string) string {
 	r := strings.NewReplacer(
 		`\`, `\textbackslash{}`, "&", `\&`, "%", `\%`, "$", `\$`, "#", `\#`,
 		"_", `\_`, "{", `\{`, "}", `\}`, "~", `\textasciitilde{}`, "^", `\textasciicircum{}`,
-		"±", `$\pm$`, "↓", `$\downarrow$`, "↑", `$\uparrow$`, "–", "--", "−", `$-$`, "Δ", `$\Delta$`,
+		"±", `$\pm$`, "↓", `$\downarrow$`, "↑", `$\uparrow$`, "–", "--", "−", `$-$`, "Δ", `$\Delta$`, dagger, `$^\dagger$`,
 	)
 	return r.Replace(s)
 }
@@ -360,7 +497,7 @@ func (g grid) latex() string {
 	b.WriteString("% Generated by benchmarks/report; needs \\usepackage{booktabs}.\n")
 	b.WriteString("\\begin{table}[t]\n\\centering\n")
 	fmt.Fprintf(&b, "\\caption{%s}\n", texEscape(g.caption))
-	b.WriteString("\\begin{tabular}{l" + strings.Repeat("r", ncol-1) + "}\n\\toprule\n")
+	b.WriteString("\\begin{tabular}{" + strings.Repeat("l", g.leftCols()) + strings.Repeat("r", ncol-g.leftCols()) + "}\n\\toprule\n")
 	// Group row with \multicolumn and \cmidrule under each labelled group.
 	var parts, rules []string
 	col := 1
@@ -393,6 +530,14 @@ func (g grid) latex() string {
 		}
 		b.WriteString(strings.Join(cs, " & ") + " \\\\\n")
 	}
-	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n")
+	b.WriteString("\\bottomrule\n\\end{tabular}\n")
+	if len(g.notes) > 0 {
+		b.WriteString("\\par\\smallskip\n{\\footnotesize\n")
+		for _, n := range g.notes {
+			b.WriteString(texEscape(n) + "\\\\\n")
+		}
+		b.WriteString("}\n")
+	}
+	b.WriteString("\\end{table}\n")
 	return b.String()
 }

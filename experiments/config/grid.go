@@ -135,7 +135,8 @@ func (g *Grid) Size() int {
 // (the first axis varies slowest), validates each, drops combinations that
 // resolve to the same run ID as an earlier one (e.g. an axis over a DOS
 // parameter for a method without DOS), and keeps those that match filter
-// (a nil filter keeps all).
+// (a nil filter keeps all). Each run's Variant holds its values on the axes
+// other than method and seed, which its Name and the report's tables show.
 func (g *Grid) Expand(filter Filter) ([]*Run, error) {
 	if err := filter.check(); err != nil {
 		return nil, err
@@ -220,6 +221,9 @@ func (g *Grid) resolve(idx []int) (*Run, error) {
 	}
 	r.Normalize()
 	if err := r.Validate(where); err != nil {
+		return nil, err
+	}
+	if r.Variant, err = g.variantOf(r, idx); err != nil {
 		return nil, err
 	}
 	return r, nil

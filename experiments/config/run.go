@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -55,6 +56,13 @@ type Run struct {
 	// epochs during training, for convergence curves (0: only at the end).
 	// Evaluation runs in inference mode and does not change training.
 	EvalEvery int `yaml:"eval_every"`
+
+	// Variant lists the run's values on the axes of its grid other than method and seed (set by
+	// Grid.Expand, in axis order; empty for a grid that sweeps only method and seed, such as
+	// the paper's, and for a run read from a file). It tells apart the runs of one method and
+	// seed in a sweep: it appears in the run's Name and, as VariantLabel, in tables. It
+	// describes the run, it is not part of its configuration: not in Canonical, not in the ID.
+	Variant []Setting `yaml:"-"`
 }
 
 // Benchmark names the data sets of a run. Names are those of the data
@@ -152,10 +160,34 @@ type Optim struct {
 	// Schedule is multistep or cosine.
 	Schedule string `yaml:"schedule"`
 	// Milestones are the epochs at which multistep multiplies the learning
-	// rate by Gamma (absent for cosine).
+	// rate by Gamma (absent for cosine). Under multistep an empty list (a
+	// constant learning rate) is written as "milestones: []" (see
+	// MarshalYAML): left out, it would read back as the method's default.
 	Milestones []int `yaml:"milestones,omitempty"`
 	// Gamma is the multistep factor (absent for cosine).
 	Gamma float64 `yaml:"gamma,omitempty"`
+}
+
+// optimFields is Optim without its YAML method, to encode the fields.
+type optimFields Optim
+
+// MarshalYAML writes the optimiser's fields. Milestones and Gamma are left out where they are
+// empty: under a cosine schedule, where Normalize drops them, and a zero Gamma, which no
+// multistep run may have. A multistep run without milestones writes "milestones: []": left
+// out, the key would read back as the default milestones. Every written configuration thus
+// reads back as the same run (Parse(Canonical(r)) has r's canonical form), and runs with
+// milestones are written as they always were (their IDs do not change).
+func (o Optim) MarshalYAML() (any, error) {
+	var n yaml.Node
+	if err := n.Encode(optimFields(o)); err != nil {
+		return nil, err
+	}
+	if o.Schedule != ScheduleCosine && len(o.Milestones) == 0 {
+		n.Content = append(n.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "milestones"},
+			&yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle})
+	}
+	return &n, nil
 }
 
 // Batch holds the batch sizes.
@@ -198,8 +230,10 @@ const (
 )
 
 // Canonical is the run's configuration as YAML with sorted keys and every
-// field present (blocks that do not apply to the method are absent). It is
-// what config.yaml holds; Parse reads it back.
+// field present (blocks that do not apply to the method are absent, and
+// milestones and gamma under a cosine schedule, which Normalize drops). It is
+// what config.yaml holds; Parse reads it back as the same run: the same
+// canonical form and ID (every field round-trips, zero values included).
 func (r *Run) Canonical() ([]byte, error) {
 	raw, err := yaml.Marshal(r)
 	if err != nil {
@@ -232,12 +266,19 @@ func (r *Run) ID() (string, error) {
 	return hex.EncodeToString(sum[:])[:IDLength], nil
 }
 
-// Name is a readable run name, <method>-s<seed>-<id>, used as the run's
-// directory name in the store.
+// Name is a readable run name, used as the run's directory name in the
+// store: <method>-s<seed>-<id>, or <method>-s<seed>-<variant>-<id> for a run
+// with a Variant, where <variant> shows the swept values, short key then
+// value, "-"-separated: energy-s3-lr0.02-<id>, dos-s3-lr0.1-n_init5-<id>,
+// oe-s3-schedule_cosine-<id> (see variantName). Names hold only ASCII
+// letters, digits, '.', '_' and '-'.
 func (r *Run) Name() (string, error) {
 	id, err := r.ID()
 	if err != nil {
 		return "", err
+	}
+	if v := r.variantName(); v != "" {
+		return fmt.Sprintf("%s-s%d-%s-%s", r.Method.Name, r.Seed, v, id), nil
 	}
 	return fmt.Sprintf("%s-s%d-%s", r.Method.Name, r.Seed, id), nil
 }
@@ -248,6 +289,7 @@ func (r *Run) Clone() *Run {
 	c.Benchmark.Tests = append([]string(nil), r.Benchmark.Tests...)
 	c.Optim.Milestones = append([]int(nil), r.Optim.Milestones...)
 	c.Method.Energy = clonePtr(r.Method.Energy)
+	c.Variant = slices.Clone(r.Variant)
 	c.Method.Samplers = nil
 	for k, o := range r.Method.Samplers {
 		if c.Method.Samplers == nil {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -17,7 +18,9 @@ var runType = reflect.TypeOf(Run{})
 
 // checkKeys walks node n against Go type t (following yaml tags) and reports
 // the first key that t does not have, naming file, line, the key's path and
-// the keys that are known there. Values are type-checked later by yaml.v3.
+// the keys that are known there, or the first value of the wrong kind for its
+// field (see checkScalar), naming file, line and the key's path. yaml.v3
+// decodes the values afterwards; its own errors are rewritten by fileErr.
 func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -25,8 +28,11 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
+	if isScalarKind(t.Kind()) {
+		return checkScalar(file, n, t, path)
+	}
 	if n.ShortTag() == "!!null" {
-		return nil
+		return nil // an empty list, no block; a null mapping leaves the defaults
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -52,6 +58,103 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// isScalarKind reports whether a field of kind k takes a YAML scalar.
+func isScalarKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+// checkScalar checks that node n is a value of the kind of the field of type t, so that
+// nothing is converted silently: an integer field takes an integer literal in its range (not
+// 1.7, which yaml.v3 would truncate to 1, nor 4.0 or 5e4; 0x10 and 1_000 are integers), an
+// unsigned one no negative number, a float field a number, a boolean true or false (not
+// "true", yes or 1), a string any scalar. null is refused for all of them: yaml.v3 would
+// leave the field at its default. Errors name file, line and the key's path.
+func checkScalar(file string, n *yaml.Node, t reflect.Type, path string) error {
+	want := ""
+	switch t.Kind() {
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.String:
+		want = "a string"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a non-negative integer"
+	default:
+		want = "an integer"
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s:%d: %s: %s", file, n.Line, where(path), fmt.Sprintf(format, args...))
+	}
+	tag := n.ShortTag()
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		return bad("want %s, found %s", want, describe(n))
+	case tag == "!!null":
+		return bad("want %s, found null (an empty value)", want)
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		if tag != "!!bool" {
+			return bad("want true or false, found %s", scalarText(n))
+		}
+	case reflect.Float32, reflect.Float64:
+		if tag != "!!int" && tag != "!!float" {
+			return bad("want a number, found %s", scalarText(n))
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return checkInteger(n, t, want, bad)
+	}
+	return nil
+}
+
+// scalarText shows a scalar in a message: a string quoted (the string "4", "true"), anything
+// else as written.
+func scalarText(n *yaml.Node) string {
+	if n.ShortTag() == "!!str" {
+		return fmt.Sprintf("the string %q", n.Value)
+	}
+	return n.Value
+}
+
+// digitsRE matches a decimal integer too large for yaml.v3's 64-bit integers (which it then
+// resolves as a float).
+var digitsRE = regexp.MustCompile(`^[-+]?[0-9]+$`)
+
+// checkInteger checks that scalar n is an integer literal within the range of integer type t.
+func checkInteger(n *yaml.Node, t reflect.Type, want string, bad func(string, ...any) error) error {
+	v := strings.ReplaceAll(n.Value, "_", "")
+	tag := n.ShortTag()
+	if tag != "!!int" && !(tag == "!!float" && digitsRE.MatchString(v)) {
+		if tag == "!!float" {
+			return bad("want %s, found %s (a decimal number is not truncated)", want, n.Value)
+		}
+		return bad("want %s, found %s", want, scalarText(n))
+	}
+	bits := t.Bits()
+	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
+		if strings.HasPrefix(v, "-") {
+			return bad("want %s, found %s", want, n.Value)
+		}
+		if _, err := strconv.ParseUint(strings.TrimPrefix(v, "+"), 0, bits); err != nil {
+			return bad("want an integer in [0, %d], found %s", ^uint64(0)>>(64-bits), n.Value)
+		}
+		return nil
+	}
+	if _, err := strconv.ParseInt(v, 0, bits); err != nil {
+		lo := int64(-1) << (bits - 1)
+		return bad("want an integer in [%d, %d], found %s", lo, ^lo, n.Value)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package grids
 
 import (
+	"regexp"
 	"testing"
 
 	"github.com/oodlab/dos/experiments/config"
@@ -79,5 +80,64 @@ func TestOnlyFilter(t *testing.T) {
 	}
 	if _, err := config.ParseFilter("method"); err == nil {
 		t.Error("ParseFilter accepted a key without value")
+	}
+}
+
+// TestConfigRoundTrip checks that every run of every embedded grid survives its config.yaml:
+// Parse(Canonical(r)) has the same canonical form, byte for byte, and the same ID (a resumed
+// run and the report read config.yaml back).
+func TestConfigRoundTrip(t *testing.T) {
+	for _, name := range Names() {
+		g, err := Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, err := g.Expand(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			c, err := r.Canonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := config.Parse("config.yaml", c)
+			if err != nil {
+				t.Errorf("%s: %s seed %d: config.yaml does not read back: %v", name, r.Method.Name, r.Seed, err)
+				continue
+			}
+			if c2, _ := back.Canonical(); string(c2) != string(c) {
+				t.Errorf("%s: %s seed %d: the round trip changed config.yaml:\n%s\nvs\n%s", name, r.Method.Name, r.Seed, c, c2)
+			}
+			id, _ := r.ID()
+			if id2, _ := back.ID(); id2 != id {
+				t.Errorf("%s: %s seed %d: the round trip changed the ID %s to %s", name, r.Method.Name, r.Seed, id, id2)
+			}
+		}
+	}
+}
+
+// TestRunNames: the embedded grids sweep only method and seed, so their run names stay
+// <method>-s<seed>-<id> (existing run stores keep their directories).
+func TestRunNames(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z-]+-s[0-9]+-[0-9a-f]{12}$`)
+	for _, name := range Names() {
+		g, err := Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, err := g.Expand(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			n, err := r.Name()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !re.MatchString(n) || len(r.Variant) != 0 {
+				t.Errorf("%s: run name %s (variant %v), want <method>-s<seed>-<id>", name, n, r.Variant)
+			}
+		}
 	}
 }

@@ -36,17 +36,41 @@
 // class with score s, "Out" takes OOD as positive with score -s.
 //
 // All rates are fractions in [0, 1], not percentages.
+//
+// # Degenerate scores
+//
+// Some score sets make these numbers meaningless. A diverged network (say a
+// learning rate of 5) can give every test image the same score without any
+// NaN: then no OOD score is strictly above the threshold, and FPR95 is 0 -
+// a perfect-looking value - next to FPR95OODPositive 1 and AUROC 0.5. The
+// official strict inequality is kept (the numbers are those of the official
+// code), but Compute reports such cases in Result.Warnings, which
+// results.json records per test set and the report marks:
+//
+//   - all scores, ID and OOD, equal;
+//   - all ID scores equal, or all OOD scores equal (sets of two or more);
+//   - the FPR95 threshold ties more than TieShare (5%) of the OOD scores:
+//     these ties are exactly what the strict '>' decides, so counting them
+//     (>=) instead would raise FPR95 by their share; the warning gives both.
 package metrics
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // TPRLevel is the true-positive rate at which both FPR95 variants are taken.
 const TPRLevel = 0.95
+
+// TieShare is the share of the OOD scores that may equal the FPR95
+// threshold before Compute warns: above it, the official strict inequality
+// (OOD scores strictly above the threshold count) decides a material part
+// of FPR95 (more than 5 points).
+const TieShare = 0.05
 
 // Result holds the OOD detection metrics for one (ID, OOD) pair of score sets.
 type Result struct {
@@ -74,6 +98,51 @@ type Result struct {
 	APIn float64 `json:"ap_in"`
 	// APOut is the average precision with OOD as the positive class.
 	APOut float64 `json:"ap_out"`
+	// Warnings say why the scores are degenerate (constant scores, or a
+	// threshold that ties more than TieShare of the OOD scores; see the
+	// package documentation); empty for sound scores. In JSON a list of
+	// strings, left out when empty. Reports mark numbers computed from
+	// degenerate scores and never rank them best.
+	Warnings Warnings `json:"warnings,omitempty"`
+}
+
+// Degenerate reports whether the scores behind r are degenerate (r has
+// warnings).
+func (r Result) Degenerate() bool { return r.Warnings != "" }
+
+// Warnings are the warnings of a Result, one per line. They are held in a
+// string, not a slice, so that a Result stays comparable with == (a resumed
+// run's metrics are checked that way); in JSON they are a list of strings.
+type Warnings string
+
+// NewWarnings makes Warnings of a list of one-line warnings ("" for none).
+func NewWarnings(list ...string) Warnings { return Warnings(strings.Join(list, "\n")) }
+
+// List returns the warnings (nil for none).
+func (w Warnings) List() []string {
+	if w == "" {
+		return nil
+	}
+	return strings.Split(string(w), "\n")
+}
+
+// MarshalJSON writes the warnings as a JSON list of strings.
+func (w Warnings) MarshalJSON() ([]byte, error) {
+	l := w.List()
+	if l == nil {
+		l = []string{}
+	}
+	return json.Marshal(l)
+}
+
+// UnmarshalJSON reads a JSON list of strings (or null).
+func (w *Warnings) UnmarshalJSON(b []byte) error {
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return fmt.Errorf("metrics: warnings: %w", err)
+	}
+	*w = NewWarnings(l...)
+	return nil
 }
 
 // Convention selects which FPR95 a report shows.
@@ -172,7 +241,38 @@ func Compute(id, ood []float64) (Result, error) {
 	// OOD positive (score -s): thresholds from the lowest value up.
 	r.AUPROut, r.APOut = prAreas(lv, false, nOD)
 	r.FPR95OODPositive = fprOODPositive(lv, nID, nOD)
+	r.Warnings = NewWarnings(degenerate(sid, sod, r.FPR95, r.FPR95Threshold)...)
 	return r, nil
+}
+
+// degenerate returns the warnings of sorted score sets (see the package
+// documentation), given the FPR95 and its threshold.
+func degenerate(sid, sod []float64, fpr, thr float64) []string {
+	nID, nOD := len(sid), len(sod)
+	lowID, highID, lowOD, highOD := sid[0], sid[nID-1], sod[0], sod[nOD-1]
+	if lowID == highID && lowOD == highOD && lowID == lowOD {
+		return []string{fmt.Sprintf("all %d scores (%d ID, %d OOD) equal %g: the scores separate nothing (a diverged network?), "+
+			"FPR95 %g only because no OOD score is strictly above the threshold, AUROC 0.5",
+			nID+nOD, nID, nOD, lowID, fpr)}
+	}
+	var w []string
+	if nID > 1 && lowID == highID {
+		w = append(w, fmt.Sprintf("all %d ID scores equal %g: the ID scores do not rank anything", nID, lowID))
+	}
+	if nOD > 1 && lowOD == highOD {
+		w = append(w, fmt.Sprintf("all %d OOD scores equal %g: the OOD scores do not rank anything", nOD, lowOD))
+	}
+	lo, _ := slices.BinarySearch(sod, thr)
+	hi := lo
+	for hi < nOD && sod[hi] == thr {
+		hi++
+	}
+	if ties := hi - lo; float64(ties) > TieShare*float64(nOD) {
+		w = append(w, fmt.Sprintf("%d of %d OOD scores (%.1f%%) equal the FPR95 threshold %g: the official strict '>' counts "+
+			"none of them, giving FPR95 %g; counting them (>=) would give %g", ties, nOD, 100*float64(ties)/float64(nOD), thr,
+			fpr, fpr+float64(ties)/float64(nOD)))
+	}
+	return w
 }
 
 // fprIDPositive implements the official DOS formula on sorted scores.

@@ -32,6 +32,9 @@ type EpochRecord struct {
 	TestAcc *float64 `json:"test_acc,omitempty"`
 	// FPR95 is the ID-positive FPR95 per OOD test set, when evaluated.
 	FPR95 map[string]float64 `json:"fpr95,omitempty"`
+	// Warnings are, per OOD test set evaluated this epoch, why its scores are degenerate
+	// (metrics.Result.Warnings); absent for sound scores.
+	Warnings map[string][]string `json:"warnings,omitempty"`
 	// Diagnostics holds anything else worth plotting (ID and OOD loss
 	// terms, empty clusters, sampler time, ...).
 	Diagnostics map[string]float64 `json:"diagnostics,omitempty"`

@@ -4,7 +4,8 @@
 //
 // Layout under the store root (--out):
 //
-//	<grid>/<method>-s<seed>-<id>/   one run; <id> is config.Run.ID
+//	<grid>/<method>-s<seed>[-<swept values>]-<id>/   one run; <id> is config.Run.ID,
+//	                                the swept values are config.Run.Variant (see Run.Name)
 //	    config.yaml     the resolved configuration, canonical form
 //	    run.log         the run's log, appended by every attempt
 //	    metrics.jsonl   one EpochRecord per completed epoch, append-only
@@ -77,7 +78,18 @@ func (s *Store) Dir(grid string, r *config.Run) (*RunDir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RunDir{Path: filepath.Join(s.Root, grid, name), Run: r, ID: id}, nil
+	path := filepath.Join(s.Root, grid, name)
+	if len(r.Variant) > 0 {
+		// Before run names showed swept values, a sweep's runs were stored as
+		// <method>-s<seed>-<id>; such a directory, with the same ID, is this run's.
+		old := filepath.Join(s.Root, grid, fmt.Sprintf("%s-s%d-%s", r.Method.Name, r.Seed, id))
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if fi, err := os.Stat(old); err == nil && fi.IsDir() {
+				path = old
+			}
+		}
+	}
+	return &RunDir{Path: path, Run: r, ID: id}, nil
 }
 
 // RunDir is one run's directory.

@@ -594,3 +594,34 @@ func TestIncompleteResultsNotDone(t *testing.T) {
 		t.Fatalf("complete results: %v", s)
 	}
 }
+
+// TestDirOldSweepName: a sweep run stored before run names showed swept values
+// (<method>-s<seed>-<id>) is found under that name, with the same ID, rather than trained again;
+// a new one gets the new name.
+func TestDirOldSweepName(t *testing.T) {
+	s := &Store{Root: t.TempDir()}
+	r := testRun(t, 3)
+	r.Variant = []config.Setting{{Key: "optim.lr", Value: "0.02"}}
+	d, err := s.Dir("g", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := r.ID()
+	if base := filepath.Base(d.Path); base != "msp-s3-lr0.02-"+id {
+		t.Fatalf("new sweep run in %s, want msp-s3-lr0.02-%s", base, id)
+	}
+	old := filepath.Join(s.Root, "g", "msp-s3-"+id)
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = s.Dir("g", r); err != nil || d.Path != old {
+		t.Fatalf("with an old directory: %v, %v; want %s", d, err, old)
+	}
+	// Once the run has a directory under its new name, that one is used.
+	if err := os.MkdirAll(filepath.Join(s.Root, "g", "msp-s3-lr0.02-"+id), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = s.Dir("g", r); err != nil || filepath.Base(d.Path) != "msp-s3-lr0.02-"+id {
+		t.Fatalf("with both directories: %v, %v", d, err)
+	}
+}

@@ -164,6 +164,15 @@ func (t *Trainer) evaluate(rec *store.EpochRecord, final bool) (*Outcome, error)
 		out.PerSet[ts.Name] = r
 		rec.FPR95[ts.Name] = r.FPR95
 		rec.Diagnostics[DiagAUROCPrefix+ts.Name] = r.AUROC
+		if ws := r.Warnings.List(); ws != nil {
+			if rec.Warnings == nil {
+				rec.Warnings = map[string][]string{}
+			}
+			rec.Warnings[ts.Name] = ws
+			for _, w := range ws {
+				t.logf("warning: epoch %d, test set %s: degenerate scores: %s", rec.Epoch, ts.Name, w)
+			}
+		}
 		if final {
 			if err := writeScores(t.Settings.Dir.File(store.ScoresDir), ts.Name, s); err != nil {
 				return nil, err

@@ -3,6 +3,7 @@ package train
 import (
 	stdctx "context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/models/statedict"
 
@@ -224,5 +226,36 @@ func TestZeroIterationEpochRefused(t *testing.T) {
 	_, err := tr.Run(stdctx.Background())
 	if err == nil || !strings.Contains(err.Error(), "would run no iteration") || !strings.Contains(err.Error(), "6 outliers") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestEvaluateRecordsDegenerateScores: test sets of identical images give every image the same
+// score; evaluation keeps the numbers but records why they mean nothing: in the epoch records of
+// metrics.jsonl, in the outcome and in run.log.
+func TestEvaluateRecordsDegenerateScores(t *testing.T) {
+	run := tinyRun(t, "msp")
+	run.Epochs = 2
+	dir := t.TempDir()
+	tr := newTinyTrainer(t, run, dir)
+	var log strings.Builder
+	tr.Settings.Log = &log
+	tr.Settings.EvalEvery = 1
+	tr.Job.Test = data.NewImages(6, 28, 28, 1, true)
+	tr.Job.Tests = []TestSet{{Name: "blank", Images: data.NewImages(4, 28, 28, 1, false)}}
+	out, err := tr.Run(stdctx.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.PerSet["blank"].Degenerate() {
+		t.Fatalf("identical images: no warning in %+v", out.PerSet["blank"])
+	}
+	recs := readRecords(t, dir)
+	if len(recs[0].Warnings["blank"]) == 0 || !strings.Contains(recs[0].Warnings["blank"][0], "all 10 scores") {
+		t.Errorf("epoch 1 record warnings %v, want the constant-score warning", recs[0].Warnings)
+	}
+	for _, e := range []int{1, 2} {
+		if want := fmt.Sprintf("warning: epoch %d, test set blank: degenerate scores: all 10 scores", e); !strings.Contains(log.String(), want) {
+			t.Errorf("run.log lacks %q:\n%s", want, log.String())
+		}
 	}
 }

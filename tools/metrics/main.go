@@ -9,6 +9,11 @@
 // any other file is text with one number per line (blank lines and lines
 // starting with '#' are skipped). The metrics are printed to stdout as one
 // JSON object (field names as metrics.Result; rates are fractions, not %).
+// Degenerate scores (constant scores, or an FPR95 threshold that ties many
+// OOD scores: see package experiments/metrics) keep the official numbers;
+// each warning is printed to stderr as "metrics: warning: ..." and listed in
+// the JSON object's "warnings" (absent for sound scores). The exit status
+// stays 0.
 //
 // A mistake in the command line (an unknown flag, a missing --id or --ood, an
 // extra argument) exits with status 2; bad input (a missing file, an
@@ -66,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	r, err := metrics.Compute(id, ood)
 	if err != nil {
 		return fmt.Errorf("--id %s --ood %s: %w", *idPath, *oodPath, err)
+	}
+	for _, w := range r.Warnings.List() {
+		fmt.Fprintf(stderr, "metrics: warning: %s\n", w)
 	}
 	// JSON has no infinities: an infinite threshold is written as a string.
 	out := struct {

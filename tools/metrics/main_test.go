@@ -114,3 +114,43 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+// TestDegenerateWarning: constant scores (a diverged network) give the official numbers, and a
+// warning on stderr and in the JSON output.
+func TestDegenerateWarning(t *testing.T) {
+	dir := t.TempDir()
+	id, ood := filepath.Join(dir, "id.txt"), filepath.Join(dir, "ood.txt")
+	if err := os.WriteFile(id, []byte(strings.Repeat("8500.25\n", 20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ood, []byte(strings.Repeat("8500.25\n", 30)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"--id", id, "--ood", ood}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		FPR95    float64  `json:"fpr95"`
+		AUROC    float64  `json:"auroc"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if got.FPR95 != 0 || got.AUROC != 0.5 || len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "all 50 scores") {
+		t.Errorf("output %s: want FPR95 0, AUROC 0.5 and the warning", out.String())
+	}
+	if !strings.HasPrefix(errb.String(), "metrics: warning: all 50 scores (20 ID, 30 OOD) equal 8500.25") {
+		t.Errorf("stderr %q lacks the warning", errb.String())
+	}
+	// Sound scores: no warning.
+	out.Reset()
+	errb.Reset()
+	if err := run(context.Background(), []string{"--id", "testdata/id_f32.npy", "--ood", "testdata/ood.txt"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if errb.Len() != 0 || strings.Contains(out.String(), "warnings") {
+		t.Errorf("sound scores: stderr %q, output %s", errb.String(), out.String())
+	}
+}

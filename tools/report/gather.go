@@ -46,7 +46,8 @@ func parseFPR(s string) (metrics.Convention, error) {
 
 // RunEntry is one run of the grid with everything the report shows about it.
 type RunEntry struct {
-	// Name is the run directory's name, <method>-s<seed>-<id>.
+	// Name is the run directory's name, <method>-s<seed>-<id> (with the
+	// swept values before the ID in a sweep: config.Run.Name).
 	Name string
 	// Dir is the run directory.
 	Dir *store.RunDir
@@ -86,6 +87,26 @@ type Report struct {
 	Runs []RunEntry
 	// Warnings name what was left out and why.
 	Warnings []string
+	// Degenerate lists the test sets of done runs whose scores are
+	// degenerate (metrics.Result.Warnings), in grid and test-set order: their
+	// numbers are kept, marked in the tables and never bold.
+	Degenerate []DegenerateSet
+	// Removed lists the files of an earlier report in the output directory that this one no
+	// longer writes, deleted once it was complete (relative to the output directory).
+	Removed []string
+}
+
+// DegenerateSet is an OOD test set of a run whose scores are degenerate.
+type DegenerateSet struct {
+	// Run is the run's directory name, Set the test set (as the run names it).
+	Run, Set string
+	// Warnings are the metrics' warnings.
+	Warnings []string
+}
+
+// String is the note of the set in the report: "<run>, <set>: <warnings>".
+func (d DegenerateSet) String() string {
+	return fmt.Sprintf("%s, %s: %s", d.Run, report.SetName(d.Set), strings.Join(d.Warnings, "; "))
 }
 
 // Counts tallies the runs by status.
@@ -136,10 +157,12 @@ func gather(opts Options) (*Report, error) {
 	results := report.FromStore(col)
 	rep := &Report{Opts: opts, Grid: g, GridDir: gridDir}
 	expected := map[string]bool{}
+	byID := map[string]string{}
 	for i, r := range runs {
 		d := col.Runs[i].Dir
 		e := RunEntry{Name: filepath.Base(d.Path), Dir: d, Result: results[i], EpochsDone: len(results[i].Epochs)}
 		expected[e.Name] = true
+		byID[d.ID] = e.Name
 		if b, err := os.ReadFile(d.File(store.ConfigFile)); err == nil {
 			e.ConfigYAML, e.ConfigStored = string(b), true
 		} else if b, err := r.Canonical(); err == nil {
@@ -154,6 +177,11 @@ func gather(opts Options) (*Report, error) {
 			if err == nil && res != nil {
 				e.Results = res
 				finalPoint(&e.Result, res)
+				for _, set := range r.Benchmark.Tests {
+					if m, ok := res.Sets[set]; ok && m.Degenerate() {
+						rep.Degenerate = append(rep.Degenerate, DegenerateSet{Run: e.Name, Set: set, Warnings: m.Warnings.List()})
+					}
+				}
 			}
 		}
 		if _, err := d.Results(); errors.Is(err, store.ErrCorrupt) {
@@ -163,7 +191,7 @@ func gather(opts Options) (*Report, error) {
 		rep.Runs = append(rep.Runs, e)
 	}
 	rep.Warnings = append(rep.Warnings, col.Warnings...)
-	strays, found, err := scanGridDir(gridDir, expected, opts.Out)
+	strays, found, err := scanGridDir(gridDir, expected, byID, opts.Out)
 	if err != nil {
 		return nil, err
 	}
@@ -188,8 +216,12 @@ type stray struct{ path, why string }
 
 // scanGridDir lists the grid directory: how many of the expected run
 // directories exist, and the directories that are not runs of the grid (the
-// output directory, hidden entries and plain files are ignored).
-func scanGridDir(gridDir string, expected map[string]bool, out string) ([]stray, int, error) {
+// output directory, hidden entries and plain files are ignored). byID maps
+// the ID of each run of the grid to its directory name, to recognise a run
+// stored under another name (runs of sweeps made before run names showed
+// the swept values, which the store uses only while no directory has the
+// new name).
+func scanGridDir(gridDir string, expected map[string]bool, byID map[string]string, out string) ([]stray, int, error) {
 	ents, err := os.ReadDir(gridDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, nil
@@ -225,6 +257,11 @@ func scanGridDir(gridDir string, expected map[string]bool, out string) ([]stray,
 			strays = append(strays, stray{p, fmt.Sprintf("unreadable %s: %v", store.ConfigFile, err)})
 		default:
 			id, _ := r.ID()
+			if want, ok := byID[id]; ok {
+				strays = append(strays, stray{p, fmt.Sprintf("it holds run %s of this grid (ID %s) under an earlier name, "+
+					"from before run names showed the swept values; it is not used while %s exists (remove that one to use this)", want, id, want)})
+				continue
+			}
 			strays = append(strays, stray{p, fmt.Sprintf("its configuration (method %s, seed %d, ID %s) is not a run of this grid: "+
 				"a run of another grid, or of an earlier version of this grid", r.Method.Name, r.Seed, id)})
 		}
@@ -236,7 +273,8 @@ func scanGridDir(gridDir string, expected map[string]bool, out string) ([]stray,
 // finalPoint completes the last epoch record of a done run with the final
 // evaluation of results.json when the trainer left it out of metrics.jsonl
 // (it evaluates the last epoch once, for the results), so that training
-// curves end at the last epoch.
+// curves end at the last epoch; the point is marked when a set's scores are
+// degenerate.
 func finalPoint(r *report.RunResult, res *store.Results) {
 	if len(r.Epochs) == 0 || len(res.Sets) == 0 {
 		return
@@ -248,6 +286,7 @@ func finalPoint(r *report.RunResult, res *store.Results) {
 	sum := 0.0
 	for _, m := range res.Sets {
 		sum += m.FPR95
+		last.Degenerate = last.Degenerate || m.Degenerate()
 	}
 	last.TestAccuracy = res.IDAccuracy
 	last.FPR95 = sum / float64(len(res.Sets))

@@ -24,6 +24,16 @@
 // text) or missing; nothing is dropped silently. A directory under
 // <runs>/<grid>/ that is not a run of the grid, and a run whose results file
 // cannot be read, are named in a warning and left out of tables and plots.
+// A test set whose scores are degenerate (results.json's warnings, see
+// package experiments/metrics: constant scores, or an FPR95 threshold tied
+// with many OOD scores) is named in a warning too; its numbers stay in the
+// tables, marked † and never bold, with notes below each table, and the
+// report lists them under "Degenerate scores".
+//
+// A grid that sweeps more than method and seed (say optim.lr: [0.02, 0.1])
+// has one table row, one plotted line and one set of score histograms per
+// combination of method and swept values (the Setting column); its run
+// directories show the swept values (energy-s3-lr0.02-<id>).
 //
 // tools/report/render_check.sh REPORT.html [OUT.png] renders a report with
 // headless Chromium and checks with tools/report/pngcheck that the screenshot
@@ -40,6 +50,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/oodlab/dos/internal/cli"
@@ -71,10 +82,16 @@ func makeReport(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
+	for _, d := range rep.Degenerate {
+		fmt.Fprintf(stderr, "warning: %s: %s: degenerate scores: %s\n", d.Run, d.Set, strings.Join(d.Warnings, "; "))
+	}
 	c := rep.Counts()
 	fmt.Fprintf(stdout, "grid %s: %d runs: %d done, %d running, %d failed, %d missing\n",
 		rep.Grid.Name, len(rep.Runs), c.Done, c.Running, c.Failed, c.Missing)
 	fmt.Fprintf(stdout, "report written to %s (%d files): %s\n", rep.Opts.Out, len(files), rep.Opts.Out+"/report.html")
+	if len(rep.Removed) > 0 {
+		fmt.Fprintf(stdout, "removed %d files of an earlier report that this one no longer has: %s\n", len(rep.Removed), strings.Join(rep.Removed, ", "))
+	}
 	return nil
 }
 

@@ -43,6 +43,7 @@ type view struct {
 	Status                                  []statusLine
 	Missing, Running, Failed                []string
 	Warnings                                []string
+	Degenerate                              []string
 	Sections                                []*Section
 	Runs                                    []runView
 }
@@ -59,6 +60,9 @@ func makeView(rep *Report, secs []*Section) *view {
 		Warnings:  rep.Warnings,
 		Sections:  secs,
 	}
+	for _, d := range rep.Degenerate {
+		v.Degenerate = append(v.Degenerate, d.String())
+	}
 	c := rep.Counts()
 	v.Summary = fmt.Sprintf("%d runs in the grid: %d done, %d running or interrupted, %d failed, %d missing (not started).",
 		len(rep.Runs), c.Done, c.Running, c.Failed, c.Missing)
@@ -67,7 +71,7 @@ func makeView(rep *Report, secs []*Section) *view {
 	}
 	for _, e := range rep.Runs {
 		r := e.Result
-		sl := statusLine{Name: e.Name, Method: report.MethodName(r.Method), Seed: r.Seed, Status: r.Status,
+		sl := statusLine{Name: e.Name, Method: report.VariantName(r.Method, r.Variant), Seed: r.Seed, Status: r.Status,
 			Epochs: fmt.Sprintf("%d/%d", e.EpochsDone, e.Dir.Run.Epochs), Wall: "–", Backend: "–", Device: "–"}
 		if e.Results != nil {
 			sl.Wall = fmt.Sprintf("%.1f", e.Results.WallSeconds)
@@ -105,11 +109,14 @@ func orDash(s string) string {
 func runViewOf(rep *Report, e *RunEntry) runView {
 	r := e.Result
 	rv := runView{Name: e.Name, Status: r.Status,
-		Heading: fmt.Sprintf("%s, seed %d: %s", report.MethodName(r.Method), r.Seed, r.Status)}
+		Heading: fmt.Sprintf("%s, seed %d: %s", report.VariantName(r.Method, r.Variant), r.Seed, r.Status)}
 	add := func(label, value string) { rv.Facts = append(rv.Facts, fact{label, value}) }
 	add("Run ID", e.Dir.ID)
 	add("Directory", filepath.Join(rep.Grid.Name, e.Name))
 	add("Method", r.Method)
+	if r.Variant != "" {
+		add("Swept values", r.Variant)
+	}
 	add("Seed", fmt.Sprint(r.Seed))
 	status := fmt.Sprintf("%s, %d of %d epochs recorded", r.Status, e.EpochsDone, e.Dir.Run.Epochs)
 	if r.Status == report.StatusMissing && e.EpochsDone == 0 {
@@ -134,6 +141,15 @@ func runViewOf(rep *Report, e *RunEntry) runView {
 			add("Backend description (plugin version)", res.BackendDescription)
 		}
 		add("Device", orDash(res.Device))
+		var degenerate []string
+		for _, set := range e.Dir.Run.Benchmark.Tests {
+			if m, ok := res.Sets[set]; ok && m.Degenerate() {
+				degenerate = append(degenerate, report.SetName(set)+": "+strings.Join(m.Warnings.List(), "; "))
+			}
+		}
+		if len(degenerate) > 0 {
+			add("Degenerate scores", strings.Join(degenerate, " / "))
+		}
 		add("Data checksums", checksumText(res.DataChecksums))
 		add("Wall time", fmt.Sprintf("%.1f s (training and evaluation, summed over resumptions)", res.WallSeconds))
 		add("Epochs trained", fmt.Sprint(res.Epochs))
@@ -255,6 +271,13 @@ func markdownReport(rep *Report, secs []*Section) string {
 		}
 		p("\n")
 	}
+	if len(v.Degenerate) > 0 {
+		p("## Degenerate scores\n\n%s\n\n", degenerateIntro)
+		for _, d := range v.Degenerate {
+			p("- %s\n", d)
+		}
+		p("\n")
+	}
 	p("## Results\n\n")
 	for _, s := range secs {
 		if len(secs) > 1 {
@@ -302,6 +325,11 @@ func markdownReport(rep *Report, secs []*Section) string {
 	return b.String()
 }
 
+// degenerateIntro explains the list of degenerate score sets.
+const degenerateIntro = "The scores of these test sets are degenerate (see package experiments/metrics). " +
+	"Their numbers are the official formulas' and stay in the tables and plots, but say little about detection: " +
+	"the tables mark them (and the averages that include them) with †, never in bold, and the training curves mark their points."
+
 //go:embed report.html.tmpl
 var htmlTemplate string
 
@@ -324,8 +352,9 @@ func htmlReport(rep *Report, secs []*Section) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, struct {
 		*view
-		Multi bool
-	}{makeView(rep, secs), len(secs) > 1}); err != nil {
+		Multi           bool
+		DegenerateIntro string
+	}{makeView(rep, secs), len(secs) > 1, degenerateIntro}); err != nil {
 		return nil, fmt.Errorf("report.html: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -339,16 +368,21 @@ func inlineMD(s string) string {
 }
 
 // mdTableHTML converts the Markdown of report.Table and report.Comparison
-// (a caption paragraph, then a pipe table) to HTML.
+// (a caption paragraph, a pipe table, then optional notes: a paragraph and a
+// list) to HTML.
 func mdTableHTML(md string) template.HTML {
 	var b strings.Builder
-	var caption []string
+	var caption, notes []string
 	rows := 0
 	for _, line := range strings.Split(md, "\n") {
 		line = strings.TrimSpace(line)
 		if !strings.HasPrefix(line, "|") {
-			if line != "" {
+			switch {
+			case line == "":
+			case rows == 0:
 				caption = append(caption, line)
+			default:
+				notes = append(notes, line)
 			}
 			continue
 		}
@@ -376,6 +410,24 @@ func mdTableHTML(md string) template.HTML {
 	}
 	if rows > 0 {
 		b.WriteString("</table>\n")
+	}
+	inList := false
+	for _, n := range notes {
+		item, isItem := strings.CutPrefix(n, "- ")
+		if isItem && !inList {
+			b.WriteString("<ul class=\"notes\">\n")
+		} else if !isItem && inList {
+			b.WriteString("</ul>\n")
+		}
+		inList = isItem
+		if isItem {
+			b.WriteString("<li>" + inlineMD(item) + "</li>\n")
+		} else {
+			b.WriteString("<p class=\"notes\">" + inlineMD(n) + "</p>\n")
+		}
+	}
+	if inList {
+		b.WriteString("</ul>\n")
 	}
 	return template.HTML(b.String())
 }

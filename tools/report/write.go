@@ -112,7 +112,60 @@ func write(ctx context.Context, rep *Report) ([]string, error) {
 	if err := put("report.html", html); err != nil {
 		return nil, err
 	}
+	removed, err := removeStale(out, files)
+	if err != nil {
+		return nil, err
+	}
+	rep.Removed = removed
 	return files, nil
+}
+
+// removeStale deletes, once a report is complete, the files an earlier report wrote that this
+// one did not (the plots of a run or method since dropped from the grid, the tables of a
+// benchmark no longer in it), so that the output directory holds only what the report shows.
+// Only names a report writes are candidates: plots/*.svg and *.png, and the top-level
+// table*.{md,csv,tex} and compare*.{md,csv,tex}; anything else in the directory is left alone.
+// It returns the removed files, relative to out.
+func removeStale(out string, written []string) ([]string, error) {
+	keep := map[string]bool{}
+	for _, f := range written {
+		keep[f] = true
+	}
+	var removed []string
+	drop := func(rel string) error {
+		if keep[rel] {
+			return nil
+		}
+		if err := os.Remove(filepath.Join(out, filepath.FromSlash(rel))); err != nil {
+			return fmt.Errorf("output: removing a stale file of an earlier report: %w", err)
+		}
+		removed = append(removed, rel)
+		return nil
+	}
+	ents, err := os.ReadDir(filepath.Join(out, "plots"))
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	for _, e := range ents {
+		if n := e.Name(); e.Type().IsRegular() && (strings.HasSuffix(n, ".svg") || strings.HasSuffix(n, ".png")) {
+			if err := drop("plots/" + n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if ents, err = os.ReadDir(out); err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	for _, e := range ents {
+		n, ext := e.Name(), filepath.Ext(e.Name())
+		if e.Type().IsRegular() && (strings.HasPrefix(n, "table") || strings.HasPrefix(n, "compare")) &&
+			(ext == ".md" || ext == ".csv" || ext == ".tex") {
+			if err := drop(n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return removed, nil
 }
 
 // sections groups the runs by benchmark and network, in grid order.
@@ -203,9 +256,15 @@ func buildPlots(rep *Report, s *Section) error {
 	withEpochs := slices.ContainsFunc(s.PlotRuns, func(r report.RunResult) bool { return len(r.Epochs) > 0 })
 	if withEpochs {
 		fig, err := report.TrainingCurves(s.PlotRuns)
+		final := "the last epoch's from the final evaluation (results.json)."
+		if slices.ContainsFunc(s.PlotRuns, func(r report.RunResult) bool {
+			return slices.ContainsFunc(r.Epochs, func(e report.EpochRecord) bool { return e.Degenerate })
+		}) {
+			final = "the last epoch's from the final evaluation (results.json), marked × where a set's scores are degenerate."
+		}
 		if err := add("Training curves", "FPR95 (ID-positive, mean over the OOD test sets, %) and ID test accuracy (%) "+
-			"against the epoch, per method, mean over seeds; only evaluated epochs (eval_every) have points, the last "+
-			"epoch's from the final evaluation (results.json). Runs not finished contribute the epochs they completed.", "training", fig, err); err != nil {
+			"against the epoch, per method, mean over seeds; only evaluated epochs (eval_every) have points, "+final+
+			" Runs not finished contribute the epochs they completed.", "training", fig, err); err != nil {
 			return err
 		}
 	} else {
@@ -240,32 +299,52 @@ func buildPlots(rep *Report, s *Section) error {
 	return nil
 }
 
-// scorePlots draws, per method, the score histograms of its first done run
+// scoreKey identifies the runs of one method and variant.
+type scoreKey struct{ method, variant string }
+
+// scorePlots draws, per method (per method and variant in a grid that sweeps
+// more than method and seed), the score histograms of its first done run
 // whose scores are stored.
 func scorePlots(rep *Report, s *Section, add func(title, caption, base string, fig *report.Figure, err error) error) error {
-	var methods []string
-	first := map[string]*RunEntry{}
+	var keys []scoreKey
+	first := map[scoreKey]*RunEntry{}
 	for i := range rep.Runs {
 		e := &rep.Runs[i]
 		r := e.Result
 		if r.Benchmark != s.Benchmark || r.Network != s.Network {
 			continue
 		}
-		if !slices.Contains(methods, r.Method) {
-			methods = append(methods, r.Method)
+		k := scoreKey{r.Method, r.Variant}
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
 		}
-		if r.Status == report.StatusDone && first[r.Method] == nil {
+		if r.Status == report.StatusDone && first[k] == nil {
 			if _, err := os.Stat(e.Dir.File(filepath.Join(store.ScoresDir, "id-test.npy"))); err == nil {
-				first[r.Method] = e
+				first[k] = e
 			}
 		}
 	}
+	var methods []string
+	for _, k := range keys {
+		if !slices.Contains(methods, k.method) {
+			methods = append(methods, k.method)
+		}
+	}
 	report.SortMethods(methods)
-	for _, m := range methods {
-		title := "Test scores of " + report.MethodName(m)
-		e := first[m]
+	slices.SortStableFunc(keys, func(a, b scoreKey) int { return slices.Index(methods, a.method) - slices.Index(methods, b.method) })
+	for _, k := range keys {
+		title := "Test scores of " + report.VariantName(k.method, k.variant)
+		base := "scores-" + fileSafe(k.method)
+		if k.variant != "" {
+			base += "-" + fileSafe(k.variant)
+		}
+		e := first[k]
 		if e == nil {
-			s.Notes = append(s.Notes, title+": not drawn: no done run of the method has stored scores ("+store.ScoresDir+"/id-test.npy).")
+			what := "of the method"
+			if k.variant != "" {
+				what = "of the method with these values"
+			}
+			s.Notes = append(s.Notes, title+": not drawn: no done run "+what+" has stored scores ("+store.ScoresDir+"/id-test.npy).")
 			continue
 		}
 		id, ood, err := readScores(e)
@@ -277,7 +356,10 @@ func scorePlots(rep *Report, s *Section, add func(title, caption, base string, f
 		fig, err := report.ScoreHistograms(id, ood, report.HistogramOptions{ScoreLabel: scoreLabel(e.Dir.Run.Method.Score), Cols: 3})
 		caption := fmt.Sprintf("Normalised histograms of the test scores of run %s (seed %d): the ID test set against each OOD test set.",
 			e.Name, e.Result.Seed)
-		if err := add(title, caption, "scores-"+fileSafe(m), fig, err); err != nil {
+		if slices.ContainsFunc(ood, func(s report.ScoreSet) bool { return len(s.Warnings) > 0 }) {
+			caption += " A panel titled \"† degenerate scores\" shows scores the metrics warn about (see Degenerate scores)."
+		}
+		if err := add(title, caption, base, fig, err); err != nil {
 			return err
 		}
 	}
@@ -309,7 +391,11 @@ func readScores(e *RunEntry) (report.ScoreSet, []report.ScoreSet, error) {
 		if err != nil {
 			return id, nil, err
 		}
-		ood = append(ood, report.ScoreSet{Name: t, Scores: v})
+		set := report.ScoreSet{Name: t, Scores: v}
+		if e.Results != nil {
+			set.Warnings = e.Results.Sets[t].Warnings.List()
+		}
+		ood = append(ood, set)
 	}
 	return id, ood, nil
 }
