@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -11,6 +10,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/oodlab/dos/internal/testutil"
 )
 
 // TestDotGeneralVJP compares the matrix-product gradient of graph.DotGeneral with GoMLX's own

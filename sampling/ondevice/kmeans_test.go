@@ -3,7 +3,6 @@ package ondevice
 import (
 	"encoding/binary"
 	"encoding/json"
-	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/sampling"
 )
 

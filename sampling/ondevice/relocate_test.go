@@ -2,7 +2,6 @@ package ondevice
 
 import (
 	"encoding/json"
-	"github.com/oodlab/dos/internal/testutil"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/oodlab/dos/internal/testutil"
 )
 
 // relocateGolden is testdata/relocate_golden.json (written by testdata/gen_relocate_golden.py).
