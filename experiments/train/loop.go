@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -185,8 +187,8 @@ func evalSuffix(r *store.EpochRecord) string {
 		return ""
 	}
 	s := fmt.Sprintf(" test-acc %.3f", *r.TestAcc)
-	for name, v := range r.FPR95 {
-		s += fmt.Sprintf(" fpr95[%s] %.3f", name, v)
+	for _, name := range slices.Sorted(maps.Keys(r.FPR95)) {
+		s += fmt.Sprintf(" fpr95[%s] %.3f", name, r.FPR95[name])
 	}
 	return s
 }
