@@ -13,15 +13,18 @@ func init() {
 		Display:     "DOS",
 		Description: "DOS: per iteration k-means of 384 candidates into 64 clusters, least uncertain per cluster; K+1 outputs, 1-p_absent score",
 		Order:       6,
-		Defaults: func(r *Run) {
-			m := &r.Method
-			m.Sampler = "dos"
-			m.Loss = LossAbsent
-			m.Weight = 1
-			m.Outputs = OutputsAbsent
-			m.Score = ScoreAbsent
-			m.OutliersPerEpoch = 0
-			r.Batch.DropLast = true // train_diverse.py's ID loader: drop_last=True
-		},
+		Defaults:    dosDefaults,
 	})
+}
+
+// dosDefaults are the defaults of method dos, which dos-dual starts from.
+func dosDefaults(r *Run) {
+	m := &r.Method
+	m.Sampler = "dos"
+	m.Loss = LossAbsent
+	m.Weight = 1
+	m.Outputs = OutputsAbsent
+	m.Score = ScoreAbsent
+	m.OutliersPerEpoch = 0
+	r.Batch.DropLast = true // train_diverse.py's ID loader: drop_last=True
 }

@@ -18,14 +18,8 @@ func init() {
 		Description: "DOS as the 2ca0913 run scripts call it (train_dual_batch.py): fresh 384/iteration, test-transform scores, 80% lowest p_absent, raw features, n_init 1, nearest-centroid picks",
 		Order:       7,
 		Defaults: func(r *Run) {
-			m := &r.Method
-			m.Sampler = "dos"
-			m.Loss = LossAbsent
-			m.Weight = 1
-			m.Outputs = OutputsAbsent
-			m.Score = ScoreAbsent
-			m.OutliersPerEpoch = 0
-			d := m.Samplers["dos"].(*sampling.DOSOptions)
+			dosDefaults(r)
+			d := r.Method.Samplers["dos"].(*sampling.DOSOptions)
 			d.Variant = sampling.VariantDualBatch
 			d.KeepRatio = 0.8 // --ood_ratio 0.8 in the run scripts (the script's own default is 0.5)
 			d.Normalize = false

@@ -10,14 +10,17 @@ func init() {
 		Display:     "NTOM",
 		Description: "NTOM: greedy 50k most ID-looking outliers/epoch (q=0), K+1 outputs, 1-p_absent score",
 		Order:       3,
-		Defaults: func(r *Run) {
-			m := &r.Method
-			m.Sampler = "greedy"
-			m.Loss = LossAbsent
-			m.Weight = 1
-			m.Outputs = OutputsAbsent
-			m.Score = ScoreAbsent
-			m.OutliersPerEpoch = DefaultOutliersPerEpoch
-		},
+		Defaults:    ntomDefaults,
 	})
+}
+
+// ntomDefaults are the defaults of method ntom, which ntom-original starts from.
+func ntomDefaults(r *Run) {
+	m := &r.Method
+	m.Sampler = "greedy"
+	m.Loss = LossAbsent
+	m.Weight = 1
+	m.Outputs = OutputsAbsent
+	m.Score = ScoreAbsent
+	m.OutliersPerEpoch = DefaultOutliersPerEpoch
 }

@@ -18,12 +18,8 @@ func init() {
 		Description: "NTOM as train_ntom.py: 400k augmented scan, q=0.125, 100k outliers/epoch shuffled, OOD batch 128; K+1 outputs, 1-p_absent score",
 		Order:       8,
 		Defaults: func(r *Run) {
+			ntomDefaults(r)
 			m := &r.Method
-			m.Sampler = "greedy"
-			m.Loss = LossAbsent
-			m.Weight = 1
-			m.Outputs = OutputsAbsent
-			m.Score = ScoreAbsent
 			m.OutliersPerEpoch = 2 * DefaultOutliersPerEpoch
 			g := m.Samplers["ntom"].(*sampling.GreedyOptions)
 			g.Quantile = 0.125

@@ -286,18 +286,7 @@ func ContextNumOutputs(ctx *context.Context, network string) (int, error) {
 func toVarLayout[T float32 | float64](e Entry, src []T) []T {
 	switch e.Layout {
 	case Conv: // [o, i, h, w] -> [h, w, i, o]
-		o, i, kh, kw := e.Shape[0], e.Shape[1], e.Shape[2], e.Shape[3]
-		dst := make([]T, len(src))
-		for a := 0; a < o; a++ {
-			for b := 0; b < i; b++ {
-				for h := 0; h < kh; h++ {
-					for w := 0; w < kw; w++ {
-						dst[((h*kw+w)*i+b)*o+a] = src[((a*i+b)*kh+h)*kw+w]
-					}
-				}
-			}
-		}
-		return dst
+		return permuteConv(src, e.Shape, true)
 	case Dense: // [o, i] -> [i, o]
 		return transpose(src, e.Shape[0], e.Shape[1])
 	}
@@ -308,22 +297,33 @@ func toVarLayout[T float32 | float64](e Entry, src []T) []T {
 func toTorchLayout[T float32 | float64](e Entry, src []T) []T {
 	switch e.Layout {
 	case Conv: // [h, w, i, o] -> [o, i, h, w]
-		o, i, kh, kw := e.Shape[0], e.Shape[1], e.Shape[2], e.Shape[3]
-		dst := make([]T, len(src))
-		for a := 0; a < o; a++ {
-			for b := 0; b < i; b++ {
-				for h := 0; h < kh; h++ {
-					for w := 0; w < kw; w++ {
-						dst[((a*i+b)*kh+h)*kw+w] = src[((h*kw+w)*i+b)*o+a]
-					}
-				}
-			}
-		}
-		return dst
+		return permuteConv(src, e.Shape, false)
 	case Dense: // [i, o] -> [o, i]
 		return transpose(src, e.VarShape[0], e.VarShape[1])
 	}
 	return src
+}
+
+// permuteConv moves a convolution kernel of PyTorch shape [o, i, h, w] between PyTorch's layout
+// [o, i, h, w] and the variable's [h, w, i, o]: toVar from the first to the second, else back.
+func permuteConv[T any](src []T, torchShape []int, toVar bool) []T {
+	o, i, kh, kw := torchShape[0], torchShape[1], torchShape[2], torchShape[3]
+	dst := make([]T, len(src))
+	for a := 0; a < o; a++ {
+		for b := 0; b < i; b++ {
+			for h := 0; h < kh; h++ {
+				for w := 0; w < kw; w++ {
+					torch, variable := ((a*i+b)*kh+h)*kw+w, ((h*kw+w)*i+b)*o+a
+					if toVar {
+						dst[variable] = src[torch]
+					} else {
+						dst[torch] = src[variable]
+					}
+				}
+			}
+		}
+	}
+	return dst
 }
 
 // transpose returns the [cols, rows] transpose of a row-major [rows, cols] matrix.

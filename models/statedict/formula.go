@@ -15,6 +15,29 @@ import (
 //	rank >= 2 (conv, linear weights): s / sqrt(fan_in), fan_in = numel / shape[0];
 //	other .weight (batch-norm scale): 1 + 0.2 s;  anything else (biases, running_mean): 0.05 s.
 func Formula(template *StateDict) *StateDict {
+	return fill(template, func(key string, shape []int, k, i, n int) float32 {
+		// Explicit conversions keep the compiler from fusing operations, so that the float64
+		// arithmetic is PyTorch's.
+		s := math.Sin(float64(1.3*float64(i)) + float64(k))
+		var v float64
+		switch {
+		case strings.HasSuffix(key, "running_var"):
+			v = 0.5 + float64(0.25*(1+s))
+		case len(shape) >= 2:
+			v = s / math.Sqrt(float64(n)/float64(shape[0]))
+		case strings.HasSuffix(key, ".weight"):
+			v = 1 + float64(0.2*s)
+		default:
+			v = 0.05 * s
+		}
+		return float32(v)
+	})
+}
+
+// fill returns a state dict with the keys, shapes and dtypes of template: each
+// num_batches_tracked holds its key's index k, every other element i of the k-th key (n
+// elements of the given shape) holds value(key, shape, k, i, n).
+func fill(template *StateDict, value func(key string, shape []int, k, i, n int) float32) *StateDict {
 	sd := &StateDict{}
 	for k, key := range template.Keys() {
 		t, _ := template.Get(key)
@@ -28,21 +51,7 @@ func Formula(template *StateDict) *StateDict {
 		}
 		vals := make([]float32, n)
 		for i := range vals {
-			// Explicit conversions keep the compiler from fusing operations, so that the float64
-			// arithmetic is PyTorch's.
-			s := math.Sin(float64(1.3*float64(i)) + float64(k))
-			var v float64
-			switch {
-			case strings.HasSuffix(key, "running_var"):
-				v = 0.5 + float64(0.25*(1+s))
-			case len(t.Shape) >= 2:
-				v = s / math.Sqrt(float64(n)/float64(t.Shape[0]))
-			case strings.HasSuffix(key, ".weight"):
-				v = 1 + float64(0.2*s)
-			default:
-				v = 0.05 * s
-			}
-			vals[i] = float32(v)
+			vals[i] = value(key, t.Shape, k, i, n)
 		}
 		sd.Set(key, FromFloat32(t.Shape, vals))
 	}
@@ -100,36 +109,21 @@ func Template(network string, numOutputs int) (*StateDict, error) {
 //	rank >= 2: (2u - 1) sqrt(3/fan_in) (variance 1/fan_in);  other .weight: 0.8 + 0.4u;
 //	anything else: 0.1 (2u - 1).
 func Hashed(template *StateDict) *StateDict {
-	sd := &StateDict{}
-	for k, key := range template.Keys() {
-		t, _ := template.Get(key)
-		n := 1
-		for _, d := range t.Shape {
-			n *= d
+	return fill(template, func(key string, shape []int, k, i, n int) float32 {
+		u := float64(splitMix64(uint64(k)<<32+uint64(i))>>11) * 0x1p-53
+		var v float64
+		switch {
+		case strings.HasSuffix(key, "running_var"):
+			v = 0.5 + u
+		case len(shape) >= 2:
+			v = float64(2*u-1) * math.Sqrt(3*float64(shape[0])/float64(n))
+		case strings.HasSuffix(key, ".weight"):
+			v = 0.8 + float64(0.4*u)
+		default:
+			v = 0.1 * float64(2*u-1)
 		}
-		if strings.HasSuffix(key, "num_batches_tracked") {
-			sd.Set(key, FromInt64(t.Shape, []int64{int64(k)}))
-			continue
-		}
-		vals := make([]float32, n)
-		for i := range vals {
-			u := float64(splitMix64(uint64(k)<<32+uint64(i))>>11) * 0x1p-53
-			var v float64
-			switch {
-			case strings.HasSuffix(key, "running_var"):
-				v = 0.5 + u
-			case len(t.Shape) >= 2:
-				v = float64(2*u-1) * math.Sqrt(3*float64(t.Shape[0])/float64(n))
-			case strings.HasSuffix(key, ".weight"):
-				v = 0.8 + float64(0.4*u)
-			default:
-				v = 0.1 * float64(2*u-1)
-			}
-			vals[i] = float32(v)
-		}
-		sd.Set(key, FromFloat32(t.Shape, vals))
-	}
-	return sd
+		return float32(v)
+	})
 }
 
 // splitMix64 is the SplitMix64 finaliser.
