@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	"image/color"
@@ -96,28 +97,30 @@ const pilPrecisionBits = 22
 // pilCoeffs computes, for each output position along one axis, the first
 // input index and the fixed-point bilinear (triangle) weights, as PIL does:
 // support scaled by the downscale factor (antialiasing), weights normalised
-// to sum 1, then rounded to pilPrecisionBits.
-func pilCoeffs(in, out int) (starts []int, weights [][]int32) {
+// to sum 1, then rounded to pilPrecisionBits. The weights of output o are
+// weights[o*taps : o*taps+counts[o]].
+func pilCoeffs(in, out int) (starts, counts []int, weights []int32, taps int) {
 	scale := float64(in) / float64(out)
 	fscale := max(scale, 1)
 	support := 1.0 * fscale
-	starts = make([]int, out)
-	weights = make([][]int32, out)
+	taps = int(math.Ceil(support))*2 + 1
+	starts, counts = make([]int, out), make([]int, out)
+	weights = make([]int32, out*taps)
+	ws := make([]float64, taps)
 	for o := range out {
 		center := (float64(o) + 0.5) * scale
 		xmin := max(int(center-support+0.5), 0) // C truncation, as PIL
 		xmax := min(int(center+support+0.5), in) - xmin
-		ws := make([]float64, xmax)
 		sum := 0.0
 		for x := range xmax {
-			v := (float64(x+xmin) - center + 0.5) / fscale
-			v = math.Abs(v)
+			v := math.Abs((float64(x+xmin) - center + 0.5) / fscale)
+			ws[x] = 0
 			if v < 1 {
 				ws[x] = 1 - v
 			}
 			sum += ws[x]
 		}
-		iw := make([]int32, xmax)
+		iw := weights[o*taps : o*taps+xmax]
 		for x := range xmax {
 			k := ws[x]
 			if sum != 0 {
@@ -129,9 +132,9 @@ func pilCoeffs(in, out int) (starts []int, weights [][]int32) {
 				iw[x] = int32(math.Trunc(0.5 + k*(1<<pilPrecisionBits)))
 			}
 		}
-		starts[o], weights[o] = xmin, iw
+		starts[o], counts[o] = xmin, xmax
 	}
-	return starts, weights
+	return starts, counts, weights, taps
 }
 
 func clip8(v int64) uint8 {
@@ -145,59 +148,128 @@ func clip8(v int64) uint8 {
 	return uint8(v)
 }
 
+// horizontalRGB is the horizontal pass of resizeRegion for one row of 3-channel pixels.
+func horizontalRGB(row, out []uint8, starts, counts []int, ws []int32, taps int) {
+	const half = 1 << (pilPrecisionBits - 1)
+	for x := range len(out) / 3 {
+		r, g, b := int64(half), int64(half), int64(half)
+		p := row[starts[x]*3:]
+		for k, wt := range ws[x*taps : x*taps+counts[x]] {
+			w := int64(wt)
+			q := p[k*3 : k*3+3]
+			r += int64(q[0]) * w
+			g += int64(q[1]) * w
+			b += int64(q[2]) * w
+		}
+		o := out[x*3 : x*3+3]
+		o[0], o[1], o[2] = clip8(r), clip8(g), clip8(b)
+	}
+}
+
 // ResizeBilinear resizes an HWC uint8 image from w x h to ow x oh with PIL's
 // Image.resize(BILINEAR) algorithm (what torchvision's Resize uses on PIL
 // images): a horizontal pass, rounding to uint8, then a vertical pass. A pass
 // whose size does not change is skipped, as in PIL.
 func ResizeBilinear(pix []uint8, w, h, c, ow, oh int) []uint8 {
-	if ow != w {
-		starts, ws := pilCoeffs(w, ow)
-		tmp := make([]uint8, ow*h*c)
-		for y := range h {
-			row := pix[y*w*c:]
+	return resizeRegion(pix, w, c, 0, 0, w, h, ow, oh)
+}
+
+// resizeRegion is ResizeBilinear of the rw x rh region at (x0, y0) of an HWC image of width
+// stride: PIL's crop followed by resize, without copying the crop first. The result is always a
+// new slice.
+func resizeRegion(pix []uint8, stride, c, x0, y0, rw, rh, ow, oh int) []uint8 {
+	src, srcStride, sx0, sy0 := pix, stride, x0, y0
+	if ow != rw {
+		starts, counts, ws, taps := pilCoeffs(rw, ow)
+		tmp := make([]uint8, ow*rh*c)
+		acc := make([]int64, c)
+		for y := range rh {
+			row := src[((sy0+y)*srcStride+sx0)*c:]
+			out := tmp[y*ow*c : (y+1)*ow*c]
+			if c == 3 {
+				horizontalRGB(row, out, starts, counts, ws, taps)
+				continue
+			}
 			for x := range ow {
-				for ch := range c {
-					ss := int64(1) << (pilPrecisionBits - 1)
-					for k, wt := range ws[x] {
-						ss += int64(row[(starts[x]+k)*c+ch]) * int64(wt)
+				for ch := range acc {
+					acc[ch] = 1 << (pilPrecisionBits - 1)
+				}
+				base := starts[x] * c
+				for k, wt := range ws[x*taps : x*taps+counts[x]] {
+					p := row[base+k*c : base+k*c+c]
+					for ch, v := range p {
+						acc[ch] += int64(v) * int64(wt)
 					}
-					tmp[(y*ow+x)*c+ch] = clip8(ss)
+				}
+				for ch, v := range acc {
+					out[x*c+ch] = clip8(v)
 				}
 			}
 		}
-		pix, w = tmp, ow
+		src, srcStride, sx0, sy0 = tmp, ow, 0, 0
 	}
-	if oh != h {
-		starts, ws := pilCoeffs(h, oh)
+	w := ow
+	if oh != rh {
+		starts, counts, ws, taps := pilCoeffs(rh, oh)
 		tmp := make([]uint8, w*oh*c)
+		acc := make([]int64, w*c)
 		for y := range oh {
-			for x := range w {
-				for ch := range c {
-					ss := int64(1) << (pilPrecisionBits - 1)
-					for k, wt := range ws[y] {
-						ss += int64(pix[((starts[y]+k)*w+x)*c+ch]) * int64(wt)
-					}
-					tmp[(y*w+x)*c+ch] = clip8(ss)
+			for i := range acc {
+				acc[i] = 1 << (pilPrecisionBits - 1)
+			}
+			for k, wt := range ws[y*taps : y*taps+counts[y]] {
+				row := src[((sy0+starts[y]+k)*srcStride+sx0)*c:]
+				row = row[:w*c]
+				for i, v := range row {
+					acc[i] += int64(v) * int64(wt)
 				}
 			}
+			out := tmp[y*w*c : (y+1)*w*c]
+			for i, v := range acc {
+				out[i] = clip8(v)
+			}
 		}
-		pix = tmp
+		return tmp
 	}
-	return pix
+	if ow != rw {
+		return src
+	}
+	// Neither size changes: a copy of the region.
+	out := make([]uint8, rw*rh*c)
+	for y := range rh {
+		copy(out[y*rw*c:(y+1)*rw*c], pix[((y0+y)*stride+x0)*c:])
+	}
+	return out
 }
 
 // DecodeRGB decodes a JPEG or PNG file into RGB HWC bytes (grey and other
 // colour models converted as PIL's convert("RGB") would, up to decoder
 // rounding).
+//
+// JPEGs are converted to RGB as libjpeg-turbo converts them for Pillow (jpegcolor.go), so that
+// only the inverse DCT differs from torchvision's default loader (a few levels at most).
+//
+// Built with the libjpeg tag (cgo), JPEGs are decoded by libjpeg-turbo instead (FastJPEG),
+// byte for byte as Pillow decodes them.
 func DecodeRGB(path string) (pix []uint8, w, h int, err error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
+	return decodeRGB(b, path)
+}
+
+// decodeRGB decodes an image file's bytes; name is used in errors.
+func decodeRGB(data []byte, name string) (pix []uint8, w, h int, err error) {
+	if pix, w, h, ok, err := turboDecode(data); ok {
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("image: %s: %w", name, err)
+		}
+		return pix, w, h, nil
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("image: %s: %w", path, err)
+		return nil, 0, 0, fmt.Errorf("image: %s: %w", name, err)
 	}
 	b := img.Bounds()
 	w, h = b.Dx(), b.Dy()
@@ -209,6 +281,18 @@ func DecodeRGB(path string) (pix []uint8, w, h int, err error) {
 				v := m.Pix[y*m.Stride+x]
 				i := (y*w + x) * 3
 				pix[i], pix[i+1], pix[i+2] = v, v, v
+			}
+		}
+	case *image.YCbCr:
+		if !ycbcrLibjpeg(pix, m, w, h) {
+			ycbcrToRGB(pix, m, w, h)
+		}
+	case *image.RGBA:
+		for y := range h {
+			for x := range w {
+				s := m.Pix[y*m.Stride+x*4:]
+				i := (y*w + x) * 3
+				pix[i], pix[i+1], pix[i+2] = s[0], s[1], s[2]
 			}
 		}
 	case *image.NRGBA:
@@ -327,4 +411,43 @@ func (f *FolderImages) Image(i int, dst []uint8) error {
 	}
 	copy(dst, pix)
 	return nil
+}
+
+// Raw decodes image i without the transform (RawSource).
+func (f *FolderImages) Raw(i int) ([]uint8, int, int, error) {
+	if i < 0 || i >= len(f.Files) {
+		return nil, 0, 0, fmt.Errorf("image folder %s: image %d out of range [0, %d)", f.Root, i, len(f.Files))
+	}
+	return DecodeRGB(f.Files[i])
+}
+
+// ycbcrToRGB converts a decoded JPEG's YCbCr planes to RGB with Go's own conversion
+// (color.YCbCrToRGB, which is also what color.RGBAModel gives), reading the planes directly
+// instead of through the image.Image interface, pixel by pixel.
+func ycbcrToRGB(dst []uint8, m *image.YCbCr, w, h int) {
+	b := m.Rect
+	for y := range h {
+		yi := m.YOffset(b.Min.X, b.Min.Y+y)
+		ci := m.COffset(b.Min.X, b.Min.Y+y)
+		out := dst[y*w*3 : (y+1)*w*3]
+		switch m.SubsampleRatio {
+		case image.YCbCrSubsampleRatio444:
+			for x := range w {
+				r, g, bb := color.YCbCrToRGB(m.Y[yi+x], m.Cb[ci+x], m.Cr[ci+x])
+				out[x*3], out[x*3+1], out[x*3+2] = r, g, bb
+			}
+		case image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio422:
+			for x := range w {
+				c := ci + (b.Min.X+x)/2 - b.Min.X/2
+				r, g, bb := color.YCbCrToRGB(m.Y[yi+x], m.Cb[c], m.Cr[c])
+				out[x*3], out[x*3+1], out[x*3+2] = r, g, bb
+			}
+		default:
+			for x := range w {
+				c := m.COffset(b.Min.X+x, b.Min.Y+y)
+				r, g, bb := color.YCbCrToRGB(m.Y[yi+x], m.Cb[c], m.Cr[c])
+				out[x*3], out[x*3+1], out[x*3+2] = r, g, bb
+			}
+		}
+	}
 }

@@ -116,3 +116,22 @@ func hwcToPlanar(dst, src []uint8, h, w, c int) {
 }
 
 func sqrt(x float64) float64 { return math.Sqrt(x) }
+
+// RawSource is a Source that also gives each image as stored, at its own size, before the
+// fixed-size transform that Image applies (image folders: decoded, not resized; packed shards;
+// in-memory sets: the image itself). A random resized crop (Augment.Resized) reads images this
+// way, as torchvision's RandomResizedCrop reads the decoded file.
+type RawSource interface {
+	Source
+	// Raw returns image i as HWC bytes of w x h pixels with the Source's channel count. The
+	// slice may be shared with the source (in-memory sets): callers must not modify it.
+	Raw(i int) (pix []uint8, w, h int, err error)
+}
+
+// Raw returns image i itself (no copy).
+func (m *Images) Raw(i int) ([]uint8, int, int, error) {
+	if i < 0 || i >= m.N {
+		return nil, 0, 0, fmt.Errorf("image %d out of range [0, %d)", i, m.N)
+	}
+	return m.At(i), m.W, m.H, nil
+}

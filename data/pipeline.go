@@ -13,10 +13,15 @@ import (
 // padding=4) + RandomHorizontalFlip()). CropH/CropW 0 mean the input size,
 // so the same value works for 32x32 CIFAR and 28x28 MNIST; ImageNet-RC uses
 // Pad 0 and a 32x32 crop of its 64x64 images.
+//
+// With Resized set (Resized.Size > 0), Pad, CropH and CropW are unused: the augmentation is
+// torchvision's RandomResizedCrop on the image as stored (RawSource), then the flip
+// (ImageNetAugment).
 type Augment struct {
 	Pad          int
 	CropH, CropW int
 	Flip         bool
+	Resized      ResizedCrop
 }
 
 // PaperAugment returns the DOS training augmentation: 4-pixel zero
@@ -40,7 +45,7 @@ func OfficialNormalize(name string) (Normalize, bool) {
 		return Normalize{Mean: []float32{0.4914, 0.4822, 0.4465}, Std: []float32{0.2470, 0.2435, 0.2616}}, true
 	case "cifar100", "synthetic-cifar100":
 		return Normalize{Mean: []float32{0.5071, 0.4865, 0.4409}, Std: []float32{0.2673, 0.2564, 0.2762}}, true
-	case "imagenet1k":
+	case "imagenet1k", "imagenet10":
 		return Normalize{Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}, true
 	}
 	return Normalize{}, false
@@ -215,8 +220,7 @@ func ScoringPass(src Source, labels []int32, batch int, norm Normalize) *Loader 
 // TrainLoader is the ID training loader: a fresh shuffle each epoch, the
 // last partial batch dropped, the training augmentation.
 func TrainLoader(m *Images, batch int, seed uint64, aug Augment, norm Normalize) *Loader {
-	return &Loader{Src: m, Labels: m.Labels, BatchSize: batch, Order: Shuffled{N: m.N, Seed: mix64(seed, 0x1d)},
-		Aug: &aug, Norm: norm, Seed: seed, Stream: 0x1d, DropLast: true}
+	return TrainLoaderSource(m, m.Labels, batch, seed, aug, norm)
 }
 
 func (l *Loader) indices(epoch int) []int {
@@ -244,6 +248,9 @@ func (l *Loader) ItersPerEpoch() int {
 // OutDims returns the height, width and channels of the batch images.
 func (l *Loader) OutDims() (h, w, c int) {
 	h, w, c = l.Src.Dims()
+	if l.Aug != nil && l.Aug.Resized.Size > 0 {
+		return l.Aug.Resized.Size, l.Aug.Resized.Size, c
+	}
 	if l.Aug != nil && l.Aug.CropH > 0 {
 		h, w = l.Aug.CropH, l.Aug.CropW
 	}
@@ -264,7 +271,17 @@ func (l *Loader) Batch(epoch, iter int) (*Batch, error) {
 	ids := append([]int(nil), idx[lo:hi]...)
 	ih, iw, ic := l.Src.Dims()
 	oh, ow, oc := l.OutDims()
-	if l.Aug != nil && (oh > ih+2*l.Aug.Pad || ow > iw+2*l.Aug.Pad) {
+	resized := l.Aug != nil && l.Aug.Resized.Size > 0
+	var raw RawSource
+	if resized {
+		if err := l.Aug.Resized.Check(); err != nil {
+			return nil, fmt.Errorf("loader: %w", err)
+		}
+		var ok bool
+		if raw, ok = l.Src.(RawSource); !ok {
+			return nil, fmt.Errorf("loader: a random resized crop needs the images as stored, which a %T does not give (see data.RawSource)", l.Src)
+		}
+	} else if l.Aug != nil && (oh > ih+2*l.Aug.Pad || ow > iw+2*l.Aug.Pad) {
 		return nil, fmt.Errorf("loader: crop %dx%d larger than the padded %dx%d image", oh, ow, ih+2*l.Aug.Pad, iw+2*l.Aug.Pad)
 	}
 	if l.Aug == nil && (oh != ih || ow != iw) {
@@ -291,11 +308,26 @@ func (l *Loader) Batch(epoch, iter int) (*Batch, error) {
 		go func() {
 			defer wg.Done()
 			var buf []uint8
-			if !inMem {
+			if !inMem && !resized {
 				buf = make([]uint8, ih*iw*ic)
 			}
 			for k := w; k < len(ids); k += workers {
 				i := ids[k]
+				dst := b.X[k*oh*ow*oc : (k+1)*oh*ow*oc]
+				if resized {
+					pix, rw, rh, err := raw.Raw(i)
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					box, flip := ResizedCropParams(*l.Aug, l.Seed, l.Stream, epoch, i, rw, rh)
+					out := ResizedCropImage(pix, rw, ic, box, oh, flip)
+					for p, v := range out {
+						ch := p % ic
+						dst[p] = float32(v)*scale[ch] + bias[ch]
+					}
+					continue
+				}
 				var img []uint8
 				if inMem {
 					img = mem.At(i)
@@ -306,7 +338,6 @@ func (l *Loader) Batch(epoch, iter int) (*Batch, error) {
 					}
 					img = buf
 				}
-				dst := b.X[k*oh*ow*oc : (k+1)*oh*ow*oc]
 				l.augmentOne(dst, img, ih, iw, ic, oh, ow, epoch, i, scale, bias)
 			}
 		}()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -33,7 +34,12 @@ type Spec struct {
 	Manual string
 
 	files func(dir string) []string
-	open  func(dir, split string) (Source, error)
+	// missing, when set, replaces the check of files: what the set lacks in dir (each entry a
+	// path and how to get it).
+	missing func(dir string) []string
+	// scalable sets take their test transform's size from the run (OpenSized).
+	scalable bool
+	open     func(dir, split string) (Source, error)
 }
 
 // oodTransforms of the official code at test time (docs/method.md section 7):
@@ -65,6 +71,9 @@ func Register(s Spec) { datasets.Register(s.Name, s) }
 
 func init() {
 	for _, s := range publishedSpecs() {
+		Register(s)
+	}
+	for _, s := range imagenetSpecs() {
 		Register(s)
 	}
 }
@@ -122,15 +131,6 @@ func publishedSpecs() []Spec {
 		{Name: "isun", Role: "ood", H: 32, W: 32, C: 3, Splits: []string{"test"},
 			Note: "ODIN iSUN archive, 32x32 as is", files: in("iSUN/iSUN_patches"),
 			open: folder("iSUN", crop32)},
-		{Name: "imagenet1k", Role: "id", Classes: 1000, H: 224, W: 224, C: 3, Splits: []string{"train", "test"},
-			Note:  "ILSVRC2012 train/<synset>/*.JPEG and val/<synset>/*.JPEG (split test = val), resize 256 + centre crop 224, decoded lazily",
-			files: in("imagenet/train", "imagenet/val"),
-			Manual: "ImageNet-1K needs a licence from image-net.org: download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar, " +
-				"unpack them to DIR/imagenet/train/<synset>/*.JPEG and DIR/imagenet/val/<synset>/*.JPEG (sort the validation images into synset folders, e.g. with the usual valprep.sh)",
-			open: func(dir, split string) (Source, error) {
-				sub := map[string]string{"train": "train", "test": "val"}[split]
-				return OpenImageFolder(filepath.Join(dir, "imagenet", sub), imagenetTest)
-			}},
 		{Name: "imagenet-rc", Role: "auxiliary", Classes: 1000, H: 64, W: 64, C: 3, Splits: []string{"train"},
 			Note:  "downsampled ImageNet 64x64 (Chrabaszcz et al. 2017) npz; random-crop to 32 in the pipeline",
 			files: in("imagenet64"),
@@ -142,22 +142,28 @@ func publishedSpecs() []Spec {
 		// project's own imagenet1k grid, with the ImageNet evaluation transform.
 		{Name: "inaturalist", Role: "ood", H: 224, W: 224, C: 3, Splits: []string{"test"},
 			Note: "MOS iNaturalist subset (10,000 images), resize 256 + centre crop 224", files: in("mos/iNaturalist"),
-			Manual: mosManual("iNaturalist"), open: folder("mos/iNaturalist", imagenetTest)},
+			Manual: mosManual("iNaturalist"), open: folder("mos/iNaturalist", imagenetTest), scalable: true},
 		{Name: "sun", Role: "ood", H: 224, W: 224, C: 3, Splits: []string{"test"},
 			Note: "MOS SUN subset (10,000 images), resize 256 + centre crop 224", files: in("mos/SUN"),
-			Manual: mosManual("SUN"), open: folder("mos/SUN", imagenetTest)},
+			Manual: mosManual("SUN"), open: folder("mos/SUN", imagenetTest), scalable: true},
 		{Name: "places", Role: "ood", H: 224, W: 224, C: 3, Splits: []string{"test"},
 			Note: "MOS Places subset (10,000 images), resize 256 + centre crop 224", files: in("mos/Places"),
-			Manual: mosManual("Places"), open: folder("mos/Places", imagenetTest)},
+			Manual: mosManual("Places"), open: folder("mos/Places", imagenetTest), scalable: true},
 		{Name: "textures-224", Role: "ood", Classes: 47, H: 224, W: 224, C: 3, Splits: []string{"test"},
 			Note: "DTD images/ at ImageNet scale: resize 256 + centre crop 224", files: in("dtd/images"),
-			open: folder("dtd/images", imagenetTest)},
+			open: folder("dtd/images", imagenetTest), scalable: true},
 		{Name: "imagenet21k-ood", Role: "auxiliary", H: 224, W: 224, C: 3, Splits: []string{"train"},
-			Note:  "user-provided outlier pool for ImageNet-1K: images of ImageNet-21K synsets outside ImageNet-1K, one folder per synset, resize 256 + centre crop 224",
+			Note:  "user-provided outlier pool for ImageNet-1K: images of ImageNet-21K synsets outside ImageNet-1K, one folder per synset (read in a fixed shuffled order), resize 256 + centre crop 224",
 			files: in("imagenet21k-ood"),
 			Manual: "the ImageNet-21K release needs an image-net.org licence: place images of synsets that are NOT in ImageNet-1K " +
 				"(and share no concept with the test sets) under DIR/imagenet21k-ood/<synset>/*.JPEG",
-			open: folder("imagenet21k-ood", imagenetTest)},
+			open: func(dir, split string) (Source, error) {
+				fi, err := OpenImageFolder(filepath.Join(dir, "imagenet21k-ood"), imagenetTest)
+				if err != nil {
+					return nil, err
+				}
+				return shufflePool(fi), nil
+			}, scalable: true},
 		{Name: "mnist", Role: "small", Classes: 10, H: 28, W: 28, C: 1, Splits: []string{"train", "test"},
 			Note: "MNIST IDX from DIR/mnist, else from the Go module " + GoMNISTModule + " (data/ folder in the module cache)",
 			open: func(dir, split string) (Source, error) {
@@ -242,7 +248,26 @@ func Open(name, dir, split string) (Source, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: split %q does not exist; want one of %s", name, split, strings.Join(s.Splits, ", "))
 	}
+	if Packed(dir, name, split) {
+		return OpenShards(dir, name, split)
+	}
 	if miss := Missing(name, dir); len(miss) > 0 {
+		return nil, fmt.Errorf("%s: missing %s", name, strings.Join(miss, "; "))
+	}
+	return s.open(dir, split)
+}
+
+// OpenOriginal is Open that ignores packed shards: the set as its publisher's files give it
+// (what tools/data pack reads).
+func OpenOriginal(name, dir, split string) (Source, error) {
+	s, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(s.Splits, split) {
+		return nil, fmt.Errorf("%s: split %q does not exist; want one of %s", name, split, strings.Join(s.Splits, ", "))
+	}
+	if miss := missingOriginal(s, name, dir); len(miss) > 0 {
 		return nil, fmt.Errorf("%s: missing %s", name, strings.Join(miss, "; "))
 	}
 	return s.open(dir, split)
@@ -280,6 +305,21 @@ func Missing(name, dir string) []string {
 	s, err := Lookup(name)
 	if err != nil {
 		return []string{err.Error()}
+	}
+	packed := true
+	for _, sp := range s.Splits {
+		packed = packed && Packed(dir, name, sp)
+	}
+	if packed {
+		return nil
+	}
+	return missingOriginal(s, name, dir)
+}
+
+// missingOriginal is Missing for the publisher's files, packed shards aside.
+func missingOriginal(s Spec, name, dir string) []string {
+	if s.missing != nil {
+		return s.missing(dir)
 	}
 	if s.Name == "mnist" {
 		if _, err := mnistDir(dir); err != nil {

@@ -4,6 +4,10 @@
 //	go run ./experiments --grid cifar100-ti300k --dry-run
 //	go run ./experiments --grid quick --only method=dos,seed=3
 //	go run ./experiments --grid my-grid.yaml --data /data --out /runs --backend xla:cuda
+//	go run ./experiments --grid quick --parallel 2
+//	go run ./experiments --grid cifar100-ti300k --out /shared/runs --slurm --partition gpu --gpus-per-run 1
+//	go run ./experiments --grid cifar100-ti300k --out /shared/runs --status
+//	go run ./experiments --grid cifar100-ti300k --k8s-print --k8s-image IMAGE --k8s-pvc CLAIM
 //
 // A grid (embedded name or YAML file, see config.Grid) expands to runs; each
 // run lives in its own directory of the run store (--out, see package
@@ -11,6 +15,11 @@
 // checkpoint, and several runners may share a store. Ctrl-C (SIGINT or
 // SIGTERM) stops the current run after it writes a checkpoint; a second one
 // kills at once.
+//
+// --parallel runs several runs at once in worker processes pinned to GPUs or
+// to shares of the CPUs; --slurm submits the pending runs as a Slurm array
+// job; --k8s-print writes a Kubernetes Indexed Job. All of them start the
+// per-run worker command, this program with --run ID (see package launch).
 package main
 
 import (
@@ -19,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,6 +60,8 @@ type execOptions struct {
 	Backend string
 	// Stdout receives progress output.
 	Stdout io.Writer
+	// Progress draws the progress bar on Stdout even when it is not a terminal (--progress).
+	Progress bool
 }
 
 // executorFactory builds the training executor (newExecutor in
@@ -67,8 +79,12 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newEx
 	only := fs.String("only", "", "run only the matching runs, e.g. method=dos,seed=3 (repeat a key for alternatives)")
 	dry := fs.Bool("dry-run", false, "list the runs with their IDs and status, and the missing data; run nothing")
 	backendName := backend.Flag(fs)
+	sf := addScaleFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./experiments [--list] [--grid NAME|FILE] [--data DIR] [--out DIR] [--only k=v,...] [--dry-run] [--backend NAME]\n")
+		fmt.Fprintf(stderr, "usage: go run ./experiments [--list] [--grid NAME|FILE] [--data DIR] [--out DIR] [--only k=v,...] [--dry-run] [--backend NAME]\n"+
+			"       [--parallel N [--devices LIST]] [--status]\n"+
+			"       [--slurm|--slurm-print [--partition P] [--time T] [--gpus-per-run N] [--cpus-per-run N] [--mem M] [--account A] [--qos Q] [--array-parallelism N] [--sbatch-arg X ...]]\n"+
+			"       [--k8s-print --k8s-image IMAGE --k8s-pvc CLAIM [--k8s-mount DIR] ...]\n")
 		fs.PrintDefaults()
 	}
 	if err := cli.Parse(fs, args); err != nil {
@@ -76,6 +92,9 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newEx
 	}
 	if fs.NArg() > 0 {
 		return cli.Usagef("unexpected arguments %q", fs.Args())
+	}
+	if err := sf.check(fs, *dry); err != nil {
+		return cli.Usage(err)
 	}
 	if *list {
 		return printList(stdout)
@@ -97,6 +116,13 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newEx
 	}
 	if len(runs) == 0 {
 		return cli.Usagef("--only %q matches none of the %d runs of grid %s", *only, g.Size(), g.Name)
+	}
+	if sf.run != "" {
+		r, err := sf.selectRun(g, runs)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		runs = []*config.Run{r}
 	}
 	for _, r := range runs {
 		if *backendName != "" {
@@ -125,6 +151,13 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newEx
 	if *dry {
 		return dryRun(stdout, g, runs, *outDir, *dataDir, missing)
 	}
+	loc := locations{gridArg: *gridName, outDir: *outDir, dataDir: *dataDir, dataGiven: dataGiven, backend: *backendName}
+	if sf.status {
+		return printStatus(ctx, stdout, stderr, g, runs, *outDir)
+	}
+	if sf.k8sPrint {
+		return printK8s(stdout, stderr, g, runs, loc, sf.k8sOpts)
+	}
 	if len(missing) > 0 {
 		var b strings.Builder
 		printMissing(&b, missing)
@@ -132,10 +165,21 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, newEx
 	}
 	// Everything a run needs of its data, and the store, is checked before anything is written.
 	if err := store.Writable(*outDir); err != nil {
+		if sf.slurm || sf.slurmPrint {
+			return fmt.Errorf("%w: %s", err, sharedStoreNeed)
+		}
 		return err
 	}
 	if err := checkRuns(runs, *dataDir); err != nil {
 		return fmt.Errorf("nothing was run: %w", err)
+	}
+	switch {
+	case sf.slurm || sf.slurmPrint:
+		return submitSlurm(ctx, stdout, stderr, g, runs, loc, sf.slurmOpts, sf.slurmPrint)
+	case sf.parallel > 1 || sf.devices != "":
+		return runParallel(ctx, stdout, g, runs, loc, sf)
+	case sf.run != "":
+		return runWorker(ctx, stdout, g, runs[0], loc, sf, newExec)
 	}
 	exec, err := newExec(execOptions{DataDir: *dataDir, Backend: *backendName, Stdout: stdout})
 	if err != nil {
@@ -214,6 +258,19 @@ func missingData(runs []*config.Run, dir string) []missingEntry {
 		if m := data.Missing(n, dir); len(m) > 0 {
 			out = append(out, missingEntry{n, m})
 		}
+	}
+	// Starting weights (init) are files the user provides too.
+	var inits []string
+	for _, r := range runs {
+		if _, err := os.Stat(r.Init); r.Init != "" && err != nil && !slices.Contains(inits, r.Init) {
+			inits = append(inits, r.Init)
+		}
+	}
+	if len(inits) > 0 {
+		for i, f := range inits {
+			inits[i] = f + " (the runs' starting weights, init: in the grid; a PyTorch state dict or a checkpoint; the grid file says where it comes from)"
+		}
+		out = append(out, missingEntry{"init", inits})
 	}
 	return out
 }

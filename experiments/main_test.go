@@ -22,7 +22,7 @@ import (
 
 // call runs the command and returns its exit code, stdout and stderr (with the error as
 // cli.Main prints it).
-func call(t *testing.T, ctx context.Context, newExec executorFactory, args ...string) (int, string, string) {
+func call(t testing.TB, ctx context.Context, newExec executorFactory, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errw strings.Builder
 	code := cli.Report("experiments", runWith(ctx, args, &out, &errw, newExec), &errw)

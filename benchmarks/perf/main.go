@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Seed, "seed", d.Seed, "seed of weights, data and uniforms")
 	fs.BoolVar(&cfg.Programs, "programs", false, "emit each part's StableHLO program (XLA backend's translation, no plugin) and count its operations instead of timing it")
 	fs.StringVar(&cfg.ProgramsDir, "programs-dir", "", "with --programs, also write each program to DIR/<part>.mlir")
+	fs.StringVar(&cfg.Selection, "selection", "", "where the DOS selection runs: graph (in the step graph), host (pure-Go backend only) or empty for the trainer's choice (host on the pure-Go backend)")
 	be := backend.Flag(fs)
 	jsonPath := fs.String("json", "", "also write the JSON line to this file")
 	compare := fs.String("compare", "", "a JSON result of the PyTorch peer (or of this harness) to compare with")

@@ -39,6 +39,9 @@ func TestHarnessTiny(t *testing.T) {
 	if r.Tool != "gomlx" || r.Network != "small-cnn" || r.Backend != "go" || r.Params <= 0 {
 		t.Errorf("header fields: tool %q network %q backend %q params %d", r.Tool, r.Network, r.Backend, r.Params)
 	}
+	if r.Selection != harness.SelectionHost || !strings.Contains(out.String(), "DOS selection: host") {
+		t.Errorf("selection %q: on the pure-Go backend the DOS selection runs on the host, as in training", r.Selection)
+	}
 	arch, err := models.Lookup("small-cnn")
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +120,21 @@ func TestHarnessTiny(t *testing.T) {
 	if !strings.Contains(out.String(), "clustering") || !strings.Contains(out.String(), "gomlx / gomlx") {
 		t.Errorf("comparison table missing:\n%s", out.String())
 	}
+
+	// --selection graph: the graph K-means on the same backend.
+	out.Reset()
+	if err := run(context.Background(), append(args[:len(args)-2], "--selection", "graph"), &out, &errOut); err != nil {
+		t.Fatalf("run kmeans --selection graph: %v\nstderr:\n%s", err, errOut.String())
+	}
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	var g harness.Result
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Selection != harness.SelectionGraph || k.Selection != harness.SelectionHost || g.Split == nil || g.Split.Clustering == nil ||
+		!(g.Split.Clustering.MedianMS > 0) {
+		t.Errorf("--selection graph: %s (without it: selection %q)", lines[len(lines)-1], k.Selection)
+	}
 }
 
 // TestFlagErrors checks that user mistakes are errors naming the flag: usage errors (exit
@@ -134,6 +152,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--method", "none"}, cli.ExitUsage, "pipeline"},
 		{[]string{"--iters", "x"}, cli.ExitUsage, "iters"},
 		{[]string{"--iters", "2", "extra"}, cli.ExitUsage, "extra"},
+		{[]string{"--selection", "fast"}, cli.ExitUsage, "selection"},
+		{[]string{"--programs", "--selection", "host"}, cli.ExitUsage, "selection"},
 		{[]string{"--compare", "/nonexistent.json"}, cli.ExitFailed, "--compare"},
 		{[]string{"--load", "/nonexistent.json"}, cli.ExitFailed, "--load"},
 	} {

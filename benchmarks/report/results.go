@@ -58,8 +58,14 @@ type RunResult struct {
 	// Network and Benchmark name the architecture and the ID data set,
 	// e.g. "densenet" and "cifar100".
 	Network, Benchmark string
-	// PerSet holds the final metrics per OOD test set name.
+	// PerSet holds the final metrics per OOD test set name, of the method's own test score.
 	PerSet map[string]metrics.Result
+	// Score names the method's own test score; Scores holds the final metrics of every post-hoc
+	// score of the run (results.json's scores: score name, then OOD test set), KNNK the k of its
+	// knn score. Empty for runs made before they were recorded.
+	Score  string
+	Scores map[string]map[string]metrics.Result
+	KNNK   int
 	// IDAccuracy is the final ID test accuracy, a fraction in [0, 1].
 	IDAccuracy float64
 	// Epochs is the per-epoch training record, in epoch order.

@@ -21,6 +21,7 @@ func FromStore(c *store.Collection) []RunResult {
 		}
 		if cr.Results != nil {
 			rr.PerSet = cr.Results.Sets
+			rr.Score, rr.Scores, rr.KNNK = cr.Results.Score, cr.Results.Scores, cr.Results.KNNK
 			rr.IDAccuracy = cr.Results.IDAccuracy
 		}
 		for _, e := range cr.Epochs {

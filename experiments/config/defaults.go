@@ -171,4 +171,8 @@ const (
 	AugmentPaper = "paper"
 	// AugmentNone trains on the images as they are.
 	AugmentNone = "none"
+	// AugmentImageNet is torchvision's ImageNet training augmentation: RandomResizedCrop to
+	// benchmark.image_size (scale 0.08-1, ratio 3/4-4/3) on the image as stored, then a
+	// horizontal flip.
+	AugmentImageNet = "imagenet"
 )

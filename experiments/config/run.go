@@ -79,8 +79,9 @@ type Benchmark struct {
 	// ImageSize is the side in pixels of the square images the network sees.
 	ImageSize int `yaml:"image_size"`
 	// Augment is the training augmentation of ID and outlier images: paper
-	// (4-pixel zero padding, random crop, horizontal flip; the official code)
-	// or none (e.g. for digits, which a flip would corrupt).
+	// (4-pixel zero padding, random crop, horizontal flip; the official code),
+	// none (e.g. for digits, which a flip would corrupt) or imagenet
+	// (torchvision's RandomResizedCrop to ImageSize, then a horizontal flip).
 	Augment string `yaml:"augment"`
 	// Normalize is the per-channel mean/std applied to every image (always
 	// the ID set's, as the official code does): official (default: the DOS

@@ -142,8 +142,8 @@ func (r *Run) validateData(v *validator) {
 		}
 	}
 	v.min("benchmark.image_size", b.ImageSize, 1)
-	if b.Augment != AugmentPaper && b.Augment != AugmentNone {
-		v.add("benchmark.augment", "want %s or %s, found %q", AugmentPaper, AugmentNone, b.Augment)
+	if b.Augment != AugmentPaper && b.Augment != AugmentNone && b.Augment != AugmentImageNet {
+		v.add("benchmark.augment", "want %s, %s or %s, found %q", AugmentPaper, AugmentNone, AugmentImageNet, b.Augment)
 	}
 	v.oneOf("benchmark.normalize", b.Normalize, []string{NormalizeOfficial, NormalizeOE, NormalizeComputed})
 	v.oneOf("weight_init", r.WeightInit, []string{WeightInitOfficial, WeightInitHe})

@@ -1,7 +1,9 @@
 package grids
 
 import (
+	"maps"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/oodlab/dos/experiments/config"
@@ -9,7 +11,7 @@ import (
 
 // TestEmbeddedGrids expands every embedded grid and checks run counts.
 func TestEmbeddedGrids(t *testing.T) {
-	want := map[string]int{"cifar100-ti300k": 21, "cifar10-ti300k": 21, "imagenet1k": 7, "quick": 7}
+	want := map[string]int{"cifar100-ti300k": 21, "cifar10-ti300k": 21, "imagenet1k": 7, "imagenet10": 21, "quick": 21}
 	names := Names()
 	if len(names) != len(want) {
 		t.Errorf("Names() = %v, want the %d grids %v", names, len(want), want)
@@ -139,5 +141,52 @@ func TestRunNames(t *testing.T) {
 				t.Errorf("%s: run name %s (variant %v), want <method>-s<seed>-<id>", name, n, r.Variant)
 			}
 		}
+	}
+}
+
+// TestQuickGridSeeds: the quick grid runs every method with seeds 3, 14 and 42, and its seed-3
+// runs are those of the same grid with seed 3 alone (same IDs, so the single-seed grid's runs in
+// a store count as done): adding seeds only adds runs.
+func TestQuickGridSeeds(t *testing.T) {
+	file, data, err := Read("quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := config.ParseGrid(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := strings.Replace(string(data), "seed: [3, 14, 42]", "seed: [3]", 1)
+	if one == string(data) {
+		t.Fatalf("%s: no axis `seed: [3, 14, 42]`", file)
+	}
+	g1, err := config.ParseGrid(file, []byte(one))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(g *config.Grid, seed uint64) map[string]string {
+		runs, err := g.Expand(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range runs {
+			if r.Seed == seed {
+				id, err := r.ID()
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[r.Method.Name] = id
+			}
+		}
+		return out
+	}
+	for _, seed := range []uint64{3, 14, 42} {
+		if n := len(ids(g, seed)); n != 7 {
+			t.Errorf("seed %d: %d methods, want 7", seed, n)
+		}
+	}
+	if three, single := ids(g, 3), ids(g1, 3); !maps.Equal(three, single) {
+		t.Errorf("seed-3 run IDs %v, the single-seed grid's %v", three, single)
 	}
 }

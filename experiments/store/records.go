@@ -42,6 +42,38 @@ type EpochRecord struct {
 	Time time.Time `json:"time"`
 }
 
+// Diagnostics of the outliers an outlier-exposure run trains on, recorded in EpochRecord.Diagnostics
+// by package train's outlier probe (see train.Settings.Probes) and drawn by the report: per epoch,
+// the mean over the epoch's probes. They are defined here, with the record, because the report
+// reads them without linking the trainer.
+const (
+	// DiagDiversity is the diversity of the outliers trained on: the Calinski-Harabasz index of
+	// the probe's candidates labelled by one K-means step from the outliers' features
+	// (metrics.SelectionDiversity), as in the DOS paper's Figure 3a.
+	DiagDiversity = "outliers/diversity"
+	// DiagUncertaintyPrefix, followed by an uncertainty kind (UncertaintyPAbs, ...), is the mean
+	// uncertainty of the outliers trained on (the DOS paper's Figure 3b uses p_abs).
+	DiagUncertaintyPrefix = "outliers/uncertainty/"
+	// DiagReferenceUncertaintyPrefix, followed by the kind, is the same mean over the probe's
+	// uniform sample of the pool: the level a sampler that ignored uncertainty would reach.
+	DiagReferenceUncertaintyPrefix = "outliers/pool-uncertainty/"
+)
+
+// Uncertainty kinds: how OOD-like the model finds an outlier (higher = more OOD-like, so a low
+// value marks an outlier close to the ID data): the absent-class probability for a net with the
+// absent class, otherwise the weight the official code derives from the method's own test score
+// (scores/utils.py at commit 2ca0913: 1 - MSP, or the free energy -logsumexp).
+const (
+	// UncertaintyPAbs is p_abs = softmax(logits)[K], of a net with the absent class.
+	UncertaintyPAbs = "p_abs"
+	// UncertaintyMSP is 1 - the maximum softmax probability over the K ID classes (score msp).
+	UncertaintyMSP = "1-msp"
+	// UncertaintyEnergy is the free energy -logsumexp of the K ID logits (score energy).
+	UncertaintyEnergy = "energy"
+	// UncertaintyMaxLogit is minus the largest ID logit (score maxlogit).
+	UncertaintyMaxLogit = "-maxlogit"
+)
+
 // Results is results.json, written last (atomically) when a run finishes:
 // its presence marks the run done.
 type Results struct {
@@ -51,8 +83,21 @@ type Results struct {
 	Method string `json:"method"`
 	// Seed is the run's seed.
 	Seed uint64 `json:"seed"`
-	// Sets holds the OOD metrics per test set, by data set name.
+	// Sets holds the OOD metrics per test set, by data set name, of the method's own test score
+	// (its method.score): the headline numbers.
 	Sets map[string]metrics.Result `json:"sets"`
+	// Score names the method's own test score, that of Sets (absent in runs made before it was
+	// recorded).
+	Score string `json:"score,omitempty"`
+	// Scores holds the OOD metrics of every post-hoc score that applies to the trained model,
+	// by score name (msp, maxlogit, energy, absent for a net with the absent class, knn), then
+	// by test set. The method's own score is among them, with the same numbers as Sets. Their
+	// score files are scores/<score>/<set>.npy. Absent in runs made before it was recorded.
+	Scores map[string]map[string]metrics.Result `json:"scores,omitempty"`
+	// KNNK is the k of the knn score (Scores["knn"]), and KNNTrain the number of ID training
+	// images it searched.
+	KNNK     int `json:"knn_k,omitempty"`
+	KNNTrain int `json:"knn_train,omitempty"`
 	// IDAccuracy is the ID test accuracy (first K logits).
 	IDAccuracy float64 `json:"id_accuracy"`
 	// Epochs is the number of epochs trained.

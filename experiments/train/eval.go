@@ -133,7 +133,17 @@ func (t *Trainer) scoreSet(src data.Source) (scores []float64, preds []int32, er
 // evaluate scores the ID test set and every OOD test set into rec; with final, it also writes
 // the score files and returns the outcome.
 func (t *Trainer) evaluate(rec *store.EpochRecord, final bool) (*Outcome, error) {
-	idScores, preds, err := t.scoreSet(t.Job.Test)
+	scoreSet := func(_ string, src data.Source) ([]float64, []int32, error) { return t.scoreSet(src) }
+	var post *postHoc
+	if final {
+		// Every post-hoc score in the same pass as the method's own (posthoc.go).
+		var err error
+		if post, err = t.newPostHoc(); err != nil {
+			return nil, err
+		}
+		scoreSet = post.scoreSet
+	}
+	idScores, preds, err := scoreSet(idTestSet, t.Job.Test)
 	if err != nil {
 		return nil, fmt.Errorf("scoring the ID test set: %w", err)
 	}
@@ -148,12 +158,12 @@ func (t *Trainer) evaluate(rec *store.EpochRecord, final bool) (*Outcome, error)
 	}
 	out := &Outcome{IDAccuracy: acc, PerSet: map[string]metrics.Result{}}
 	if final {
-		if err := writeScores(t.Settings.Dir.File(store.ScoresDir), "id-test", idScores); err != nil {
+		if err := writeScores(t.Settings.Dir.File(store.ScoresDir), idTestSet, idScores); err != nil {
 			return nil, err
 		}
 	}
 	for _, ts := range t.Job.Tests {
-		s, _, err := t.scoreSet(ts.Images)
+		s, _, err := scoreSet(ts.Name, ts.Images)
 		if err != nil {
 			return nil, fmt.Errorf("scoring test set %s: %w", ts.Name, err)
 		}
@@ -179,10 +189,15 @@ func (t *Trainer) evaluate(rec *store.EpochRecord, final bool) (*Outcome, error)
 			}
 		}
 	}
+	if post != nil {
+		if err := post.finish(out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
-// writeScores writes a score file, scores/<name>.npy, atomically.
+// writeScores writes a score file, <dir>/<name>.npy, atomically.
 func writeScores(dir, name string, scores []float64) error {
 	if dir == "" {
 		return nil

@@ -27,6 +27,9 @@ type Executor struct {
 	Progress io.Writer
 	// CheckpointEvery writes a mid-epoch checkpoint every so many iterations (0: 500).
 	CheckpointEvery int
+	// KNNK is the k of the knn score (0: DefaultKNNK of the run's benchmark). It does not change
+	// training and is not part of a run's ID; results.json records it (knn_k).
+	KNNK int
 
 	mu       sync.Mutex
 	backends map[string]backendEntry
@@ -88,8 +91,12 @@ func (e *Executor) Execute(ctx stdctx.Context, run *config.Run, dir *store.RunDi
 	if every == 0 {
 		every = 500
 	}
+	knnK := e.KNNK
+	if knnK == 0 {
+		knnK = DefaultKNNK(run.Benchmark.ID)
+	}
 	tr, err := NewTrainer(be.b, run, job, Settings{Dir: dir, EvalEvery: run.EvalEvery, Log: log,
-		Progress: e.Progress, CheckpointEvery: every})
+		Progress: e.Progress, CheckpointEvery: every, Measures: Measures{KNNK: knnK}})
 	if err != nil {
 		return err
 	}
@@ -105,6 +112,7 @@ func (e *Executor) Execute(ctx stdctx.Context, run *config.Run, dir *store.RunDi
 	res := store.NewResults(dir.ID)
 	res.Method, res.Seed = run.Method.Name, run.Seed
 	res.Sets = out.PerSet
+	res.Score, res.Scores, res.KNNK, res.KNNTrain = out.Score, out.Scores, out.KNNK, out.KNNTrain
 	res.IDAccuracy = out.IDAccuracy
 	res.Epochs = out.Epochs
 	res.WallSeconds = out.Seconds + out.EvalSeconds

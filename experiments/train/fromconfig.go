@@ -13,7 +13,8 @@ import (
 	"github.com/oodlab/dos/sampling/ondevice"
 )
 
-// LoadJob reads the data of run's benchmark from dataDir, applying the run's caps.
+// LoadJob reads the data of run's benchmark from dataDir, applying the run's caps. ImageNet-scale
+// sets are evaluated at benchmark.image_size (data.OpenSized).
 func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 	b := run.Benchmark
 	idRef, err := data.ParseRef(b.ID)
@@ -21,23 +22,23 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 		return nil, fmt.Errorf("benchmark.id: %w", err)
 	}
 	job := &Job{}
-	for _, split := range []string{"train", "test"} {
-		m, err := data.Load(idRef.Name, dataDir, split)
-		if err != nil {
-			return nil, fmt.Errorf("benchmark.id %s (%s split): %w", b.ID, split, err)
-		}
-		limit := run.Caps.MaxTrain
-		if split == "test" {
-			limit = run.Caps.MaxTest
-		}
-		if m, err = idRef.Select(m, limit, true); err != nil {
-			return nil, fmt.Errorf("benchmark.id: %w", err)
-		}
-		if split == "train" {
-			job.Train = m
-		} else {
-			job.Test = m
-		}
+	// The training split stays a Source: in memory for the small sets, decoded on demand for
+	// ImageNet (data.Open).
+	trainSrc, err := data.OpenSized(idRef.Name, dataDir, "train", b.ImageSize)
+	if err != nil {
+		return nil, fmt.Errorf("benchmark.id %s (train split): %w", b.ID, err)
+	}
+	train, trainLabels, err := idRef.SelectSource(trainSrc, run.Caps.MaxTrain, true)
+	if err != nil {
+		return nil, fmt.Errorf("benchmark.id: %w", err)
+	}
+	job.Train = &TrainSet{Source: train, N: train.Len(), Labels: trainLabels}
+	test, err := data.LoadSized(idRef.Name, dataDir, "test", b.ImageSize)
+	if err != nil {
+		return nil, fmt.Errorf("benchmark.id %s (test split): %w", b.ID, err)
+	}
+	if job.Test, err = idRef.Select(test, run.Caps.MaxTest, true); err != nil {
+		return nil, fmt.Errorf("benchmark.id: %w", err)
 	}
 	if job.Train.Labels == nil {
 		return nil, fmt.Errorf("benchmark.id %s: has no labels", b.ID)
@@ -50,16 +51,21 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 		}
 		job.Classes = spec.Classes
 	}
-	norm, err := normalization(b.Normalize, idRef.Name, job.Train)
+	norm, err := normalization(b.Normalize, idRef.Name, job.Train.Source)
 	if err != nil {
 		return nil, err
 	}
 	job.Norm = norm
-	if aug := run.Benchmark.Augment; aug == "" || aug == "paper" {
+	switch aug := run.Benchmark.Augment; aug {
+	case "", config.AugmentPaper:
 		a := data.PaperAugment()
 		job.Aug = &a
-	} else if aug != "none" {
-		return nil, fmt.Errorf("benchmark.augment %q: want paper or none", aug)
+	case config.AugmentImageNet:
+		a := data.ImageNetAugment(b.ImageSize)
+		job.Aug = &a
+	case config.AugmentNone:
+	default:
+		return nil, fmt.Errorf("benchmark.augment %q: want %s, %s or %s", aug, config.AugmentPaper, config.AugmentImageNet, config.AugmentNone)
 	}
 	if run.Method.Sampler != config.SamplerNone {
 		ref, err := data.ParseRef(b.Pool)
@@ -67,16 +73,13 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 			return nil, fmt.Errorf("benchmark.pool: %w", err)
 		}
 		if ref.Classes == nil {
-			src, err := data.Open(ref.Name, dataDir, "train")
+			src, err := data.OpenSized(ref.Name, dataDir, "train", b.ImageSize)
 			if err != nil {
 				return nil, fmt.Errorf("benchmark.pool %s: %w", b.Pool, err)
 			}
-			if run.Caps.MaxPool > 0 && run.Caps.MaxPool < src.Len() {
-				src = capped{src, run.Caps.MaxPool}
-			}
-			job.Pool = src
+			job.Pool = data.Head(src, run.Caps.MaxPool) // keeps the images as stored (data.RawSource)
 		} else {
-			m, err := data.Load(ref.Name, dataDir, "train")
+			m, err := data.LoadSized(ref.Name, dataDir, "train", b.ImageSize)
 			if err != nil {
 				return nil, fmt.Errorf("benchmark.pool %s: %w", b.Pool, err)
 			}
@@ -91,7 +94,7 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 		if err != nil {
 			return nil, fmt.Errorf("benchmark.tests[%d]: %w", i, err)
 		}
-		m, err := data.Load(ref.Name, dataDir, "test")
+		m, err := data.LoadSized(ref.Name, dataDir, "test", b.ImageSize)
 		if err != nil {
 			return nil, fmt.Errorf("benchmark.tests[%d] %s: %w", i, name, err)
 		}
@@ -108,7 +111,7 @@ func LoadJob(run *config.Run, dataDir string) (*Job, error) {
 
 // normalization returns the per-channel normalisation of benchmark.normalize for the ID set
 // name (whose training split is train).
-func normalization(mode, name string, train *data.Images) (data.Normalize, error) {
+func normalization(mode, name string, train data.Source) (data.Normalize, error) {
 	switch mode {
 	case config.NormalizeOfficial, "":
 		if n, ok := data.OfficialNormalize(name); ok {
@@ -123,13 +126,14 @@ func normalization(mode, name string, train *data.Images) (data.Normalize, error
 		return data.Normalize{}, fmt.Errorf("benchmark.normalize %q: want %s, %s or %s", mode,
 			config.NormalizeOfficial, config.NormalizeOE, config.NormalizeComputed)
 	}
-	return data.ComputeNormalize(train), nil
+	return data.ComputeNormalizeSource(train)
 }
 
 // checkShapes requires every set of a job to have the ID images' shape: the network sees them
 // all in one graph.
 func checkShapes(job *Job) error {
-	want := [3]int{job.Train.H, job.Train.W, job.Train.C}
+	h, w, c := job.Train.Dims()
+	want := [3]int{h, w, c}
 	check := func(field, name string, src data.Source) error {
 		h, w, c := src.Dims()
 		if [3]int{h, w, c} != want {

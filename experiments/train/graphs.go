@@ -118,7 +118,8 @@ func (m *Model) StepOutliers(ctx *context.Context, x, labels, outliers, lr *Node
 // cluster the normalised features and pick the least uncertain member of each cluster), then
 // train on [ID ; picks] in one training-mode pass. uniforms are the host-generated random
 // numbers the selection consumes. Besides the step outputs it returns the selection's
-// diagnostics, in the order of m.InGraph.Diagnostics().
+// diagnostics, in the order of m.InGraph.Diagnostics(). On the pure-Go backend the trainer runs
+// the same iteration as a HostStep instead (hostselect.go), with the same results.
 func (m *Model) StepInGraph(ctx *context.Context, x, labels, candidates, uniforms, lr *Node) []*Node {
 	return m.stepInGraph(ctx, x, labels, candidates, candidates, uniforms, lr)
 }

@@ -10,10 +10,21 @@ type TestSet struct {
 	Images data.Source
 }
 
+// TrainSet is the ID training split: a Source (in memory for small sets; decoded on demand from
+// its files for ImageNet, whose images a random resized crop reads as stored) and its labels.
+type TrainSet struct {
+	data.Source
+	// N is Source.Len().
+	N int
+	// Labels holds one class index per image.
+	Labels []int32
+}
+
 // Job is one run with its data resolved: what Train needs besides the configuration.
 type Job struct {
 	// Train and Test are the in-distribution splits, labels remapped to 0..Classes-1.
-	Train, Test *data.Images
+	Train *TrainSet
+	Test  *data.Images
 	// Pool is the auxiliary outlier pool (nil for methods without outliers).
 	Pool data.Source
 	// Tests are the OOD test sets, in report order.
@@ -35,14 +46,6 @@ type subset struct {
 func (s subset) Len() int                       { return len(s.rows) }
 func (s subset) Dims() (h, w, c int)            { return s.src.Dims() }
 func (s subset) Image(i int, dst []uint8) error { return s.src.Image(int(s.rows[i]), dst) }
-
-// capped is the first n rows of a Source.
-type capped struct {
-	data.Source
-	n int
-}
-
-func (c capped) Len() int { return c.n }
 
 // listOrder visits the rows a sampler chose for one epoch (its loader serves only that epoch).
 type listOrder struct {

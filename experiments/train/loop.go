@@ -40,6 +40,12 @@ type Settings struct {
 	// AfterStep, if set, is called after every training iteration (tests use it to slow a run
 	// down so that it can be killed mid-epoch).
 	AfterStep func(epoch, iter int)
+	// Measures are the outlier probe's and the post-hoc scores' settings (probe.go, posthoc.go).
+	Measures Measures
+	// SelectionInGraph keeps an in-graph sampler's selection inside the step graph on the
+	// pure-Go backend too, where the trainer otherwise runs it on the host with the same result
+	// (hostselect.go); tests compare the two.
+	SelectionInGraph bool
 }
 
 // Outcome is what a finished training run measured.
@@ -50,6 +56,13 @@ type Outcome struct {
 	Seconds    float64                   `json:"train_seconds"`
 	// EvalSeconds is the time of the final evaluation.
 	EvalSeconds float64 `json:"eval_seconds"`
+	// Score names the method's own score (that of PerSet); Scores holds the metrics of every
+	// post-hoc score per OOD test set, KNNK and KNNTrain the knn score's k and training images
+	// (posthoc.go).
+	Score    string                               `json:"score"`
+	Scores   map[string]map[string]metrics.Result `json:"scores"`
+	KNNK     int                                  `json:"knn_k"`
+	KNNTrain int                                  `json:"knn_train"`
 }
 
 // Trainer runs one configured training job.
@@ -123,7 +136,7 @@ func (t *Trainer) Run(cancel stdctx.Context) (*Outcome, error) {
 	if recs, err := t.Settings.Dir.Epochs(); err == nil && len(recs) > 0 {
 		t.watch.firstRecord = &recs[0]
 	}
-	idLoader := data.TrainLoader(t.Job.Train, t.IDBatch, t.Seed, augOrZero(t.Job.Aug), t.Job.Norm)
+	idLoader := data.TrainLoaderSource(t.Job.Train.Source, t.Job.Train.Labels, t.IDBatch, t.Seed, augOrZero(t.Job.Aug), t.Job.Norm)
 	idLoader.Aug = t.Job.Aug
 	idLoader.DropLast = t.DropLast
 	iters := idLoader.ItersPerEpoch()
@@ -299,6 +312,9 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, ep *epochRun) (*store.EpochR
 		if err != nil {
 			return nil, err
 		}
+		if err := t.probe(ep, iter, feed, args, &sums.probe); err != nil {
+			return nil, err
+		}
 		out, err := feed.step.Exec(args...)
 		if err != nil {
 			return nil, fmt.Errorf("train step (epoch %d/%d, iteration %d/%d): %w", ep.Epoch+1, t.Epochs, iter+1, feed.iters, err)
@@ -347,7 +363,7 @@ type epochFeed struct {
 	id, ood *data.Iterator // ood is nil for methods without outliers
 	clean   *data.Iterator // the candidate blocks without augmentation (InGraph.ScoreClean)
 	inGraph sampling.InGraph
-	step    *context.Exec
+	step    stepExecutor
 	oodSize int // outliers trained on per iteration
 }
 
@@ -445,6 +461,7 @@ type epochSums struct {
 	loss          [numStepOutputs]float64
 	diag          map[string]float64
 	lr            float64
+	probe         ProbeProgress // the outlier probe's measures (probe.go)
 }
 
 // newEpochSums starts an epoch's sums, from what it accumulated before a mid-epoch checkpoint
@@ -455,6 +472,9 @@ func newEpochSums(p *EpochProgress) *epochSums {
 		s.steps, s.images, s.loss, s.lr = p.Steps, p.Images, p.Sums, p.LR
 		for k, v := range p.Diag {
 			s.diag[k] = v
+		}
+		if c := p.Probe.clone(); c != nil {
+			s.probe = *c
 		}
 	}
 	return s
@@ -479,6 +499,7 @@ func (s *epochSums) progress(seconds float64) *EpochProgress {
 	for k, v := range s.diag {
 		p.Diag[k] = v
 	}
+	p.Probe = s.probe.clone()
 	return p
 }
 
@@ -496,6 +517,7 @@ func (s *epochSums) record(epoch int) *store.EpochRecord {
 	for k, v := range s.diag {
 		rec.Diagnostics[k] = v / n
 	}
+	s.probe.addTo(rec)
 	return rec
 }
 
@@ -503,8 +525,13 @@ func (s *epochSums) record(epoch int) *store.EpochRecord {
 const oodStream = 2
 
 // stepExec returns the method's train-step executable: plain, with an outlier batch, or with a
-// selection inside the graph.
-func (t *Trainer) stepExec(inGraph sampling.InGraph) (*context.Exec, error) {
+// selection inside the graph (on the pure-Go backend: on the host, see hostselect.go).
+func (t *Trainer) stepExec(inGraph sampling.InGraph) (stepExecutor, error) {
+	if h, err := t.hostStep(inGraph); err != nil {
+		return nil, err
+	} else if h != nil {
+		return h, nil
+	}
 	switch {
 	case t.Sampler == nil:
 		return t.exec("plain", t.Model.StepPlain)

@@ -71,6 +71,8 @@ type EpochProgress struct {
 	Diag map[string]float64
 	// Seconds is the epoch's wall time so far; LR the learning rate of its last iteration.
 	Seconds, LR float64
+	// Probe holds the outlier probe's sums so far (probe.go); nil before its first probe.
+	Probe *ProbeProgress
 }
 
 // SavedVar is one context variable.
@@ -382,7 +384,18 @@ func (t *Trainer) importInit() error {
 		return fmt.Errorf("init: %w", err)
 	}
 	if err := statedict.Import(mctx, t.Model.Arch.Name, t.Model.Outputs, sd); err != nil {
-		return fmt.Errorf("init: %s: %w", path, err)
+		// A K-class classifier's weights for a method with the absent class (K+1 outputs): the
+		// classifier gains a zero row (statedict.AddAbsentClass).
+		ext, keys, xerr := statedict.AddAbsentClass(sd, t.Model.Arch.Name, t.Model.Outputs)
+		if t.Model.Outputs != t.Model.Classes+1 || xerr != nil {
+			return fmt.Errorf("init: %s: %w", path, err)
+		}
+		if err := statedict.Import(mctx, t.Model.Arch.Name, t.Model.Outputs, ext); err != nil {
+			return fmt.Errorf("init: %s: %w", path, err)
+		}
+		t.logf("initial weights from %s (%d tensors of a PyTorch state dict; %s extended by a zero row for the absent class)",
+			path, sd.Len(), strings.Join(keys, ", "))
+		return nil
 	}
 	t.logf("initial weights from %s (%d tensors of a PyTorch state dict)", path, sd.Len())
 	return nil

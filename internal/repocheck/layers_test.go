@@ -131,7 +131,7 @@ func TestLayeringCheckCatchesViolations(t *testing.T) {
 // read a store do not link a machine-learning runtime, and these packages stay usable apart
 // from it.
 func TestLightPackagesDoNotLinkGoMLX(t *testing.T) {
-	for _, pkg := range []string{"./experiments/config", "./experiments/store", "./experiments/metrics", "./experiments/grids",
+	for _, pkg := range []string{"./experiments/config", "./experiments/store", "./experiments/metrics", "./experiments/grids", "./experiments/launch",
 		"./sampling", "./data", "./benchmarks/report", "./tools/report", "./tools/metrics", "./tools/data", "./tools/fetch"} {
 		for _, dep := range goList(t, "-deps", pkg) {
 			if strings.HasPrefix(dep, "github.com/gomlx/") {

@@ -125,6 +125,19 @@ func ScoreByName(name string) (ScoreFn, error) {
 // ScoreNeedsAbsentClass reports whether the named score needs a net with K+1 outputs.
 func ScoreNeedsAbsentClass(name string) bool { return name == "absent" }
 
+// PostHocScores returns the names of the logit scores that apply to a net with outputs columns
+// for numClasses ID classes, in report order: msp, maxlogit and energy (over the first
+// numClasses logits), and absent when the net has the absent class (outputs = numClasses+1).
+// With ScoreKNN, on the features, they are the scores a trained model is evaluated with besides
+// its method's own.
+func PostHocScores(outputs, numClasses int) []string {
+	names := []string{"msp", "maxlogit", "energy"}
+	if outputs == numClasses+1 {
+		names = append(names, "absent")
+	}
+	return names
+}
+
 // Predictions returns the predicted ID class per example, argmax over the first numClasses
 // logits (ties go to the lowest index, as torch.argmax): int32 [B].
 func Predictions(logits *graph.Node, numClasses int) *graph.Node {

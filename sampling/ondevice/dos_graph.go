@@ -77,16 +77,7 @@ func selectDOS(logits, features, keys *Node, cfg sampling.DOSConfig, cluster fun
 	}
 	km := cfg.KMeansConfig()
 
-	// The selection is not differentiated: inside a train step no gradient flows into the
-	// scoring pass through it.
-	logits = StopGradient(ConvertDType(logits, dtypes.Float32))
-	features = StopGradient(ConvertDType(features, dtypes.Float32))
-	nOut := logits.Shape().Dimensions[1]
-	pAbs := Reshape(Slice(Softmax(logits, -1), AxisRange(), AxisRange(nOut-1, nOut)), c) // [C]
-	feats := features
-	if !cfg.RawFeatures {
-		feats = L2Normalize(features, -1)
-	}
+	pAbs, feats := dosInputs(logits, features, cfg)
 
 	// Candidates to cluster: all, or those whose p_abs rank (ascending, ties by row) is in
 	// [Trim, Keep).
@@ -143,6 +134,23 @@ func selectDOS(logits, features, keys *Node, cfg sampling.DOSConfig, cluster fun
 		MeanPAbsPicked: meanPicked,
 		MeanPAbsAll:    ReduceAllMean(pAbs),
 	}
+}
+
+// dosInputs returns what the selection reads from the scoring pass: p_abs = softmax(logits)[:,
+// K] ([C]) and the features to cluster ([C, D]: L2-normalised unless cfg.RawFeatures). The host
+// selection (HostSelectDOS) reads the same values, computed by the same graph fragment.
+func dosInputs(logits, features *Node, cfg sampling.DOSConfig) (pAbs, feats *Node) {
+	// The selection is not differentiated: inside a train step no gradient flows into the
+	// scoring pass through it.
+	logits = StopGradient(ConvertDType(logits, dtypes.Float32))
+	features = StopGradient(ConvertDType(features, dtypes.Float32))
+	nOut := logits.Shape().Dimensions[1]
+	pAbs = Reshape(Slice(Softmax(logits, -1), AxisRange(), AxisRange(nOut-1, nOut)), cfg.Candidates) // [C]
+	feats = features
+	if !cfg.RawFeatures {
+		feats = L2Normalize(features, -1)
+	}
+	return pAbs, feats
 }
 
 // groupRank returns, for each element i of v [N], the number of elements j of the same group

@@ -198,6 +198,23 @@ func nearest(x, x2, centroids *Node) (assign, minDist *Node) {
 	return ArgMin(dist, 1), ReduceMin(dist, 1)
 }
 
+// pairwiseSqDistances returns pair [N, N], pair[i, j] = |x_i|^2 - 2 x_i.x_j + |x_j|^2 clamped at
+// 0 (x2: the squared norms [1, 1, N]): row i holds the distances from point i (a candidate
+// centre) to every point, by the same formula as sqDistances.
+func pairwiseSqDistances(x, x2 *Node) *Node {
+	n := x.Shape().Dimensions[0]
+	norms := Reshape(x2, n)
+	return MaxScalar(Add(Sub(InsertAxes(norms, -1), MulScalar(Einsum("id,jd->ij", x, x), 2)), InsertAxes(norms, 0)), 0)
+}
+
+// upperOnes returns upper [N, N] float32, upper[i, j] = 1 if i <= j: v @ upper is the inclusive
+// cumulative sum of v along N.
+func upperOnes(g *Graph, n int) *Node {
+	iotaRows := Iota(g, shapes.Make(dtypes.Int32, n, n), 0)
+	iotaCols := Iota(g, shapes.Make(dtypes.Int32, n, n), 1)
+	return ConvertDType(LessOrEqual(iotaRows, iotaCols), dtypes.Float32)
+}
+
 // kmeansPPInit returns the greedy k-means++ initial centroids [R, K, D].
 //
 // Centres are data points, so the squared distances between all pairs of points are computed once
@@ -210,15 +227,8 @@ func kmeansPPInit(x, x2, uniforms *Node, k, r, t int) *Node {
 	n := x.Shape().Dimensions[0]
 	nF := float64(n)
 
-	// pair[i, j] = |x_i|^2 - 2 x_i.x_j + |x_j|^2, clamped at 0: row i holds the distances from
-	// point i (a candidate centre) to every point, by the same formula as sqDistances.
-	norms := Reshape(x2, n)
-	pair := MaxScalar(Add(Sub(InsertAxes(norms, -1), MulScalar(Einsum("id,jd->ij", x, x), 2)), InsertAxes(norms, 0)), 0)
-
-	// upper[i, j] = 1 if i <= j: closest @ upper is the inclusive cumulative sum along N.
-	iotaRows := Iota(g, shapes.Make(dtypes.Int32, n, n), 0)
-	iotaCols := Iota(g, shapes.Make(dtypes.Int32, n, n), 1)
-	upper := ConvertDType(LessOrEqual(iotaRows, iotaCols), dtypes.Float32)
+	pair := pairwiseSqDistances(x, x2)
+	upper := upperOnes(g, n)
 
 	// First centre: uniform index.
 	u0 := Slice(uniforms, AxisRange(), AxisRange(0, 1))           // [R, 1]

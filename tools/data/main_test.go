@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/internal/cli"
 )
 
@@ -96,8 +97,10 @@ func TestInspectCIFAR10(t *testing.T) {
 		{context.Background(), []string{"inspect", "--dir", dir}, cli.ExitUsage, "want exactly one data-set name, got 0"},
 		{context.Background(), []string{"inspect", "cifar10", "svhn"}, cli.ExitUsage, "want exactly one data-set name, got 2"},
 		{context.Background(), []string{"inspect", "cifar10", "--dri", dir}, cli.ExitUsage, "flag provided but not defined: -dri"},
-		{context.Background(), []string{"inpsect", "cifar10"}, cli.ExitUsage, "usage: data inspect NAME [--dir DIR]\ndata: want the subcommand inspect\n"},
-		{context.Background(), nil, cli.ExitUsage, "want the subcommand inspect"},
+		{context.Background(), []string{"inpsect", "cifar10"}, cli.ExitUsage, usage + "\ndata: want the subcommand inspect or pack\n"},
+		{context.Background(), nil, cli.ExitUsage, "want the subcommand inspect or pack"},
+		{context.Background(), []string{"pack", "cifar10", "--dir", dir}, cli.ExitFailed, "not an image-folder set"},
+		{context.Background(), []string{"pack", "imagenet10", "--shard-size", "0"}, cli.ExitUsage, "--shard-size 0"},
 		{context.Background(), []string{"--help"}, cli.ExitOK, "usage: data inspect NAME"},
 		{context.Background(), []string{"inspect", "svhn", "--dir", dir}, cli.ExitFailed, "data: svhn: missing"},
 		{cancelled, []string{"inspect", "cifar10", "--dir", dir}, cli.ExitInterrupted, "context canceled"},
@@ -108,5 +111,62 @@ func TestInspectCIFAR10(t *testing.T) {
 		if code != c.code || !strings.Contains(errb.String(), c.want) || out.Len() != 0 {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d and %q", c.args, code, errb.String(), out.String(), c.code, c.want)
 		}
+	}
+}
+
+// TestImageNet10InspectAndPack: inspect names the missing ImageNet files; pack writes shards
+// that inspect then verifies, and a damaged shard is named.
+func TestImageNet10InspectAndPack(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"inspect", "imagenet10", "--dir", dir}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "imagenet", "train")) || !strings.Contains(err.Error(), "image-net.org") {
+		t.Fatalf("inspect of an empty directory: %v", err)
+	}
+	if _, _, err := data.WriteImageNetTree(dir, data.ImageNetTree{Synsets: data.ImageNet10Classes[:9], Train: 2, Val: 1, MinSide: 8, MaxSide: 12}); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"inspect", "imagenet10", "--dir", dir}, &out, &errb)
+	last := data.ImageNet10Classes[9]
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "imagenet", "train", last)) || !strings.Contains(err.Error(), filepath.Join(dir, "imagenet", "val", last)) {
+		t.Fatalf("inspect with synset %s missing: %v", last, err)
+	}
+	if _, _, err := data.WriteImageNetTree(dir, data.ImageNetTree{Synsets: data.ImageNet10Classes[9:], Train: 2, Val: 1, MinSide: 8, MaxSide: 12}); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"pack", "imagenet10", "--dir", dir, "--shard-size", "3000"}, &out, &errb); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	if !strings.Contains(out.String(), "imagenet10 train: 20 images in") || !strings.Contains(out.String(), "imagenet10 test: 10 images in") {
+		t.Fatalf("pack output %q", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"inspect", "imagenet10", "--dir", dir}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Shape != [3]int{224, 224, 3} || rep.Splits["train"].N != 20 || rep.Splits["test"].N != 10 ||
+		!rep.Packed["train"].Verified || rep.Packed["train"].Shards < 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	for c, n := range rep.Splits["train"].LabelHistogram {
+		if n != 2 {
+			t.Fatalf("class %d: %d training images, want 2", c, n)
+		}
+	}
+	shard := filepath.Join(dir, "packed", "imagenet10", "train-00001.tar")
+	f, err := os.OpenFile(shard, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("xx"), 700)
+	f.Close()
+	err = run(context.Background(), []string{"inspect", "imagenet10", "--dir", dir}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), shard) {
+		t.Fatalf("inspect of a damaged shard: %v", err)
 	}
 }

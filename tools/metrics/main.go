@@ -15,8 +15,15 @@
 // the JSON object's "warnings" (absent for sound scores). The exit status
 // stays 0.
 //
+// With --run DIR instead, it re-evaluates every score file of a run directory
+// of the experiments command (go run ./tools/metrics --run runs/quick/dos-s3-<id>):
+// each post-hoc score's files scores/<score>/id-test.npy and
+// scores/<score>/<set>.npy, and the headline files scores/id-test.npy and
+// scores/<set>.npy (under the name "headline"), and prints one JSON object
+// {"<score>": {"<set>": metrics}} on one line.
+//
 // A mistake in the command line (an unknown flag, a missing --id or --ood, an
-// extra argument) exits with status 2; bad input (a missing file, an
+// extra argument, --run with --id or --ood) exits with status 2; bad input (a missing file, an
 // unparsable line, a wrong dtype or shape) prints one line to stderr and exits
 // with status 1.
 package main
@@ -31,11 +38,13 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/experiments/metrics"
+	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/internal/cli"
 )
 
@@ -47,18 +56,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	idPath := fs.String("id", "", "file of in-distribution scores (.npy float32/float64, or text: one number per line)")
 	oodPath := fs.String("ood", "", "file of OOD scores (same formats)")
+	runDir := fs.String("run", "", "a run directory: re-evaluate every score file under its scores/ (instead of --id and --ood)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: metrics --id FILE --ood FILE   (scores: higher = more in-distribution)")
+		fmt.Fprintln(stderr, "usage: metrics --id FILE --ood FILE | --run DIR   (scores: higher = more in-distribution)")
 		fs.PrintDefaults()
 	}
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return cli.Usagef("unexpected argument %q (want only --id FILE --ood FILE)", fs.Arg(0))
+		return cli.Usagef("unexpected argument %q (want only --id FILE --ood FILE, or --run DIR)", fs.Arg(0))
+	}
+	if *runDir != "" {
+		if *idPath != "" || *oodPath != "" {
+			return cli.Usagef("--run DIR re-evaluates a run's score files: give it without --id and --ood")
+		}
+		return runScores(*runDir, stdout, stderr)
 	}
 	if *idPath == "" || *oodPath == "" {
-		return cli.Usagef("both --id FILE and --ood FILE are required")
+		return cli.Usagef("both --id FILE and --ood FILE are required (or --run DIR)")
 	}
 	id, err := readScores(*idPath)
 	if err != nil {
@@ -75,17 +91,91 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, w := range r.Warnings.List() {
 		fmt.Fprintf(stderr, "metrics: warning: %s\n", w)
 	}
-	// JSON has no infinities: an infinite threshold is written as a string.
-	out := struct {
-		metrics.Result
-		Threshold any `json:"fpr95_threshold"`
-	}{r, r.FPR95Threshold}
+	b, err := json.Marshal(jsonResult(r))
+	if err != nil {
+		return fmt.Errorf("encoding the result: %w", err)
+	}
+	_, err = fmt.Fprintln(stdout, string(b))
+	return err
+}
+
+// resultJSON is a result as printed: JSON has no infinities, so an infinite threshold is
+// written as a string.
+type resultJSON struct {
+	metrics.Result
+	Threshold any `json:"fpr95_threshold"`
+}
+
+func jsonResult(r metrics.Result) resultJSON {
+	out := resultJSON{r, r.FPR95Threshold}
 	if math.IsInf(r.FPR95Threshold, 0) {
 		out.Threshold = strconv.FormatFloat(r.FPR95Threshold, 'g', -1, 64)
 	}
+	return out
+}
+
+// idTestFile is the ID test set's score file in a run's scores directory.
+const idTestFile = "id-test.npy"
+
+// runScores re-evaluates the score files of a run directory (see the package comment).
+func runScores(dir string, stdout, stderr io.Writer) error {
+	scores := filepath.Join(dir, store.ScoresDir)
+	ents, err := os.ReadDir(scores)
+	if err != nil {
+		return fmt.Errorf("--run %s: %w (want a run directory of go run ./experiments, with score files under %s/)", dir, err, store.ScoresDir)
+	}
+	out := map[string]map[string]resultJSON{}
+	evaluate := func(name, sub string) error {
+		files, err := os.ReadDir(sub)
+		if err != nil {
+			return err
+		}
+		id, err := readScores(filepath.Join(sub, idTestFile))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			n := f.Name()
+			if f.IsDir() || n == idTestFile || !strings.HasSuffix(n, ".npy") {
+				continue
+			}
+			ood, err := readScores(filepath.Join(sub, n))
+			if err != nil {
+				return err
+			}
+			r, err := metrics.Compute(id, ood)
+			if err != nil {
+				return fmt.Errorf("%s: %w", filepath.Join(sub, n), err)
+			}
+			set := strings.TrimSuffix(n, ".npy")
+			for _, w := range r.Warnings.List() {
+				fmt.Fprintf(stderr, "metrics: warning: %s, %s: %s\n", name, set, w)
+			}
+			if out[name] == nil {
+				out[name] = map[string]resultJSON{}
+			}
+			out[name][set] = jsonResult(r)
+		}
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(scores, idTestFile)); err == nil {
+		if err := evaluate("headline", scores); err != nil {
+			return err
+		}
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := evaluate(e.Name(), filepath.Join(scores, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if len(out) == 0 {
+		return fmt.Errorf("--run %s: no score files in %s (a run writes them when it finishes)", dir, scores)
+	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return fmt.Errorf("encoding the result: %w", err)
+		return fmt.Errorf("encoding the results: %w", err)
 	}
 	_, err = fmt.Fprintln(stdout, string(b))
 	return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/internal/cli"
 )
 
@@ -152,5 +153,73 @@ func TestDegenerateWarning(t *testing.T) {
 	}
 	if errb.Len() != 0 || strings.Contains(out.String(), "warnings") {
 		t.Errorf("sound scores: stderr %q, output %s", errb.String(), out.String())
+	}
+}
+
+// TestRunDirectory: --run re-evaluates every score file of a run directory in the layout the
+// trainer writes (scores/<set>.npy for the headline, scores/<score>/<set>.npy for each post-hoc
+// score), with the numbers of --id/--ood on the same files.
+func TestRunDirectory(t *testing.T) {
+	dir := t.TempDir()
+	scores := filepath.Join(dir, "scores")
+	put := func(rel string, shift float64, n int) {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = shift + math.Sin(float64(3*i+len(rel)))
+		}
+		p := filepath.Join(scores, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := data.WriteNPY(p, []int{n}, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sub := range []string{"", "msp", "knn"} {
+		put(filepath.Join(sub, "id-test.npy"), 1, 40)
+		put(filepath.Join(sub, "mnist@8.npy"), 0.3, 30)
+		put(filepath.Join(sub, "svhn.npy"), -0.2, 25)
+	}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"--run", dir}, &out, &errb); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	var got map[string]map[string]map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("scores %v, want headline, msp and knn", got)
+	}
+	for score, sub := range map[string]string{"headline": "", "msp": "msp", "knn": "knn"} {
+		for _, set := range []string{"mnist@8", "svhn"} {
+			var one bytes.Buffer
+			args := []string{"--id", filepath.Join(scores, sub, "id-test.npy"), "--ood", filepath.Join(scores, sub, set+".npy")}
+			if err := run(context.Background(), args, &one, &errb); err != nil {
+				t.Fatal(err)
+			}
+			var want map[string]any
+			if err := json.Unmarshal(one.Bytes(), &want); err != nil {
+				t.Fatal(err)
+			}
+			g := got[score][set]
+			for _, k := range []string{"fpr95", "auroc", "aupr_in", "n_ood"} {
+				if g[k] != want[k] {
+					t.Errorf("%s %s: %s = %v, want %v", score, set, k, g[k], want[k])
+				}
+			}
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--run", t.TempDir()}, cli.ExitFailed},
+		{[]string{"--run", dir, "--id", "x"}, cli.ExitUsage},
+	} {
+		errb.Reset()
+		if code := cli.Report("metrics", run(context.Background(), c.args, &out, &errb), &errb); code != c.code {
+			t.Errorf("%v: exit %d, want %d (%s)", c.args, code, c.code, errb.String())
+		}
 	}
 }

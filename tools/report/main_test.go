@@ -113,6 +113,14 @@ func buildStore(t *testing.T) *fixture {
 				rec.Diagnostics = map[string]float64{sampling.DiagInertia: 100 - 10*float64(ep), sampling.DiagPAbsPicks: 0.2 + 0.1*float64(ep),
 					sampling.DiagPAbsAll: 0.5 + 0.1*float64(ep), sampling.DiagEmptyClusters: 0}
 			}
+			if kind := map[string]string{"energy": store.UncertaintyEnergy, "dos": store.UncertaintyPAbs}[m]; kind != "" {
+				if rec.Diagnostics == nil {
+					rec.Diagnostics = map[string]float64{}
+				}
+				rec.Diagnostics[store.DiagDiversity] = 20 + float64(ep) + base[m]/10
+				rec.Diagnostics[store.DiagUncertaintyPrefix+kind] = 0.1*float64(ep) - base[m]/100
+				rec.Diagnostics[store.DiagReferenceUncertaintyPrefix+kind] = 0.1*float64(ep) + 0.2
+			}
 			if err := d.AppendEpoch(rec); err != nil {
 				t.Fatal(err)
 			}
@@ -131,6 +139,22 @@ func buildStore(t *testing.T) *fixture {
 			Finished:    time.Date(2026, 1, 1, 10, seed, 0, 0, time.UTC)}
 		for i, s := range setNames {
 			res.Sets[s] = result(base[m]+float64(i)+float64(seed), 95-base[m]/4+float64(seed)/2)
+		}
+		// Every post-hoc score: the own one as Sets, the others worse by a score-dependent step.
+		res.Score, res.KNNK, res.KNNTrain = d.Run.Method.Score, 200, 50000
+		res.Scores = map[string]map[string]metrics.Result{}
+		names := []string{"msp", "maxlogit", "energy", "knn"}
+		if d.Run.Method.Outputs == config.OutputsAbsent {
+			names = append(names, "absent")
+		}
+		for j, name := range names {
+			res.Scores[name] = map[string]metrics.Result{}
+			for i, s := range setNames {
+				res.Scores[name][s] = res.Sets[s]
+				if name != res.Score {
+					res.Scores[name][s] = result(base[m]+float64(i)+float64(seed)+float64(3*(j+1)), 95-base[m]/4+float64(seed)/2-float64(j+1))
+				}
+			}
 		}
 		if err := d.WriteResults(res); err != nil {
 			t.Fatal(err)
@@ -264,7 +288,24 @@ func TestReportGolden(t *testing.T) {
 	if !strings.Contains(md, "- "+strings.ReplaceAll(f.stray, f.runs, "$RUNS")+": left out:") || strings.Contains(md, "### dos-s99") {
 		t.Errorf("report.md must list the run of another grid as a warning, not as a run")
 	}
-	for _, p := range []string{"training", "scores-msp", "scores-dos", "dos-diagnostics", "epoch-times"} {
+	// A table per post-hoc score: absent only has DOS (the one method with the absent class), knn
+	// every method; the own score's rows repeat the main table.
+	for _, name := range []string{"msp", "maxlogit", "energy", "absent", "knn"} {
+		for _, ext := range []string{"md", "csv", "tex"} {
+			if _, err := os.Stat(filepath.Join(out, "table-"+name+"."+ext)); err != nil {
+				t.Errorf("no table of score %s: %v", name, err)
+			}
+		}
+	}
+	checkGolden(t, "table-knn.md", f.readOut(t, out, "table-knn.md"))
+	if absent := f.readOut(t, out, "table-absent.md"); !strings.Contains(absent, "| DOS | 2/3 |") || strings.Contains(absent, "| MSP |") ||
+		!strings.Contains(absent, "the own score of DOS") {
+		t.Errorf("table-absent.md: want DOS alone, as its own score:\n%s", absent)
+	}
+	if !strings.Contains(md, "**Every post-hoc score.**") || !strings.Contains(md, "[table-knn.md](table-knn.md)") {
+		t.Errorf("report.md does not show the post-hoc scores' tables")
+	}
+	for _, p := range []string{"training", "scores-msp", "scores-dos", "dos-diagnostics", "outliers", "epoch-times"} {
 		for _, ext := range []string{".svg", ".png"} {
 			if fi, err := os.Stat(filepath.Join(out, "plots", p+ext)); err != nil || fi.Size() < 1000 {
 				t.Errorf("plot %s%s missing or tiny: %v", p, ext, err)
@@ -281,8 +322,8 @@ func TestReportGolden(t *testing.T) {
 func checkHTML(t *testing.T, html string, f *fixture) {
 	t.Helper()
 	imgs := regexp.MustCompile(`<img src="data:image/svg\+xml;base64,[A-Za-z0-9+/=]+"`).FindAllString(html, -1)
-	if len(imgs) != 5 {
-		t.Errorf("report.html embeds %d SVG images, want 5", len(imgs))
+	if len(imgs) != 6 {
+		t.Errorf("report.html embeds %d SVG images, want 6", len(imgs))
 	}
 	rest := regexp.MustCompile(`data:[^"]*`).ReplaceAllString(html, "")
 	for _, bad := range []string{"http:", "https:", "<link", "<script", "url(", "@import", `src="`} {

@@ -296,6 +296,13 @@ func markdownReport(rep *Report, secs []*Section) string {
 			p("%s\n", s.Compare.Markdown())
 			p("Files: [compare%[1]s.md](compare%[1]s.md), [compare%[1]s.csv](compare%[1]s.csv), [compare%[1]s.tex](compare%[1]s.tex).\n\n", s.Suffix)
 		}
+		if len(s.ScoreTables) > 0 {
+			p("**Every post-hoc score.** The same models scored with each score that applies to them (results.json's scores; score files in each run's scores/<score>/).\n\n")
+		}
+		for _, st := range s.ScoreTables {
+			p("%s\n", st.Table.Markdown())
+			p("Files: [%[1]s.md](%[1]s.md), [%[1]s.csv](%[1]s.csv), [%[1]s.tex](%[1]s.tex).\n\n", st.Base)
+		}
 	}
 	p("## Plots\n\n")
 	for _, s := range secs {

@@ -34,10 +34,20 @@ type Section struct {
 	// Compare sets the table beside the paper's Table 1 (CIFAR-100 only).
 	Compare     *report.Comparison
 	CompareNote string
+	// ScoreTables are the tables of every post-hoc score of the runs (report.ScoreNames), in
+	// report order.
+	ScoreTables []ScoreTable
 	// Plots are the figures, in report order.
 	Plots []Plot
 	// Notes say which plots could not be drawn and why.
 	Notes []string
+}
+
+// ScoreTable is the results table of one post-hoc score, written as table-<score><suffix>.*.
+type ScoreTable struct {
+	// Score is the score's name, Base the files' name without extension.
+	Score, Base string
+	Table       *report.Table
 }
 
 // Plot is one figure written as SVG and PNG.
@@ -88,6 +98,13 @@ func write(ctx context.Context, rep *Report) ([]string, error) {
 		if s.Compare != nil {
 			for _, f := range []struct{ ext, text string }{{"md", s.Compare.Markdown()}, {"csv", s.Compare.CSV()}, {"tex", s.Compare.LaTeX()}} {
 				if err := put("compare"+s.Suffix+"."+f.ext, []byte(f.text)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, st := range s.ScoreTables {
+			for _, f := range []struct{ ext, text string }{{"md", st.Table.Markdown()}, {"csv", st.Table.CSV()}, {"tex", st.Table.LaTeX()}} {
+				if err := put(st.Base+"."+f.ext, []byte(f.text)); err != nil {
 					return nil, err
 				}
 			}
@@ -212,6 +229,13 @@ func buildTables(rep *Report, s *Section) {
 		return
 	}
 	s.Table = t
+	for _, score := range report.ScoreNames(s.Runs) {
+		st, err := report.BuildScoreTable(s.Runs, score, report.TableOptions{Convention: rep.Opts.Convention, Title: title})
+		if err != nil {
+			continue // no done run has it: nothing to show
+		}
+		s.ScoreTables = append(s.ScoreTables, ScoreTable{Score: score, Base: "table-" + fileSafe(score) + s.Suffix, Table: st})
+	}
 	if s.Benchmark != "cifar100" {
 		return
 	}
@@ -290,6 +314,15 @@ func buildPlots(rep *Report, s *Section) error {
 	} else {
 		s.Notes = append(s.Notes, "DOS diagnostics: not drawn: no run records "+sampling.DiagInertia+" or "+sampling.DiagPAbsPicks+".")
 	}
+	if report.HasOutlierMeasures(s.PlotRuns) {
+		fig, err := report.OutlierMeasures(s.PlotRuns)
+		if err := add("Diversity and uncertainty of the outliers trained on", outlierCaption, "outliers", fig, err); err != nil {
+			return err
+		}
+	} else if withEpochs {
+		s.Notes = append(s.Notes, "Diversity and uncertainty of the outliers: not drawn: no run records "+store.DiagDiversity+
+			" (runs of methods without outliers, or made before the trainer measured them).")
+	}
 	if withEpochs {
 		fig, err := report.EpochTimes(s.PlotRuns)
 		if err := add("Seconds per epoch", "Wall time of each training epoch in seconds (the seconds field of metrics.jsonl), per method, mean over seeds.", "epoch-times", fig, err); err != nil {
@@ -298,6 +331,16 @@ func buildPlots(rep *Report, s *Section) error {
 	}
 	return nil
 }
+
+// outlierCaption explains the outlier measures' figure.
+const outlierCaption = "The DOS paper's Figure 3 for every method that trains on outliers, per epoch, mean over seeds. " +
+	"At evenly spaced iterations of each epoch (4 by default) the trainer takes the outliers the step trains on (DOS: the picks of its " +
+	"selection) and a uniform sample of the pool (384 rows in all by default), scores them with the model of that step (inference mode, " +
+	"test transform) and records: diversity, the Calinski-Harabasz index of all these rows' penultimate features labelled by one K-means " +
+	"step started at the outliers' " +
+	"(as the DOS authors' analysis script computes it); uncertainty, the mean p_abs of the outliers (solid) against that of the sample (dashed) " +
+	"for nets with the absent class, and for the others the uncertainty of their own test score (1 - MSP, or the free energy). " +
+	"The indices compare samplers within one network's feature space; each method trains its own network."
 
 // scoreKey identifies the runs of one method and variant.
 type scoreKey struct{ method, variant string }

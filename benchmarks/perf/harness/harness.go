@@ -4,8 +4,9 @@
 // command benchmarks/perf wraps it; the PyTorch peer (benchmarks/peer/dos_peer.py) writes the
 // same Result fields so the two can be compared with Compare.
 //
-// Every part is its own compiled executable, compiled once per shape and reused for all
-// iterations; each iteration creates fresh host tensors for its inputs, so the inputs are
+// Every part is its own compiled executable (on the pure-Go backend, the DOS iteration and the
+// selection parts run the selection on the host, as the trainer does: Config.Selection),
+// compiled once per shape and reused for all iterations; each iteration creates fresh host tensors for its inputs, so the inputs are
 // transferred to the device once per iteration, as in training. Each iteration reads a scalar
 // output back, which waits for the device to finish.
 package harness
@@ -90,11 +91,21 @@ type Config struct {
 	// are counted (Result.Programs). ProgramsDir, if set, receives each program as <part>.mlir.
 	Programs    bool
 	ProgramsDir string
+	// Selection is where the DOS selection runs: SelectionGraph (inside the step graph, as on
+	// XLA), SelectionHost (on the host, as the trainer runs it on the pure-Go backend: see
+	// train.HostStep), or "" for the trainer's choice on the backend.
+	Selection string
 	// Progress, if set, receives a copy of the result, marked Partial, each time a part has been
 	// measured, so a caller can save what is done before a slow part (a long compilation on a
 	// time-limited machine) and keep it if the process is killed.
 	Progress func(*Result)
 }
+
+// Values of Config.Selection.
+const (
+	SelectionGraph = "graph"
+	SelectionHost  = "host"
+)
 
 // DefaultConfig returns the official shapes: DenseNet-BC-100, CIFAR-100 (100 classes, 101
 // outputs), ID batch 64, 384 candidates, OOD batch 64, 32x32 images, both methods with the split.
@@ -131,6 +142,15 @@ func (c Config) Validate() error {
 	if c.OODBatch > c.Candidates {
 		return fmt.Errorf("ood-batch: expected at most candidates (%d) since it is the number of clusters, got %d", c.Candidates, c.OODBatch)
 	}
+	switch c.Selection {
+	case "", SelectionGraph:
+	case SelectionHost:
+		if c.Programs {
+			return fmt.Errorf("selection: host has no program to emit; --programs shows the graph selection")
+		}
+	default:
+		return fmt.Errorf("selection: expected graph, host or empty (the trainer's choice), got %q", c.Selection)
+	}
 	if c.Method == MethodNone && !c.Pipeline {
 		return fmt.Errorf("method: none measures nothing without pipeline")
 	}
@@ -164,6 +184,7 @@ type runner struct {
 	be      backends.Backend
 	model   *train.Model
 	dos     sampling.DOSConfig
+	host    *ondevice.HostSelector // the DOS selection's host form, when it runs on the host
 	rng     *rand.Rand
 	featDim int
 	heap    uint64
@@ -228,6 +249,9 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 				fmt.Fprintln(log, info.Notice)
 			}
 			r.be = be
+			if err := r.chooseSelection(res); err != nil {
+				return nil, err
+			}
 			res.Backend = info.Name
 			if info.Config != "" {
 				res.Backend += ":" + info.Config
@@ -254,6 +278,24 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 	}
 	r.setMemory()
 	return res, nil
+}
+
+// chooseSelection decides where the DOS selection runs (Config.Selection) and records it.
+func (r *runner) chooseSelection(res *Result) error {
+	h, ok := train.HostSelection(r.be, r.model.InGraph)
+	switch r.cfg.Selection {
+	case SelectionGraph:
+		ok = false
+	case SelectionHost:
+		if !ok {
+			return fmt.Errorf("selection: host: the DOS selection runs on the host on the pure-Go backend only, not on %s", r.be.Name())
+		}
+	}
+	res.Selection = SelectionGraph
+	if ok {
+		r.host, res.Selection = &h, SelectionHost
+	}
+	return nil
 }
 
 // setMemory fills r.res.Memory with the peaks so far.
@@ -365,6 +407,9 @@ type part struct {
 	inputs []shapes.Shape
 	fn     func(ctx *context.Context, in []*graph.Node) []*graph.Node
 	args   func(i int) []any
+	// host, if set, replaces fn and args when the selection runs on the host: it prepares the
+	// part's executables in ctx and returns its call and what finalises them.
+	host func(ctx *context.Context) (call, func(), error)
 }
 
 // Names of the parts, in the order they are measured.
@@ -423,7 +468,17 @@ func (r *runner) part(name string) part {
 			args: func(i int) []any {
 				return []any{r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
 					r.images(r.cand[i%2], c.Candidates), r.uniforms(), lr}
-			}}
+			},
+			host: r.hostPart(func(ctx *context.Context, exec func(string, any) (*context.Exec, error)) (call, error) {
+				step, err := train.NewHostStep(r.model, *r.host, exec)
+				if err != nil {
+					return nil, err
+				}
+				return func(i int) ([]*tensors.Tensor, error) {
+					return step.Exec(r.images(r.idX[i%2], c.IDBatch), tensors.FromFlatDataAndDimensions(r.idY[i%2], c.IDBatch),
+						r.images(r.cand[i%2], c.Candidates), r.uniforms(), lr)
+				}, nil
+			})}
 	case partScoring:
 		return part{name: "scoring", images: c.Candidates, inputs: []shapes.Shape{img(c.Candidates)},
 			fn: func(ctx *context.Context, in []*graph.Node) []*graph.Node {
@@ -443,7 +498,34 @@ func (r *runner) part(name string) part {
 			args: func(i int) []any {
 				return []any{tensors.FromFlatDataAndDimensions(logits[i%2], c.Candidates, c.Classes+1),
 					tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim), r.uniforms()}
-			}}
+			},
+			// On the host: the graph of the selection's inputs (p_abs, normalised features) and
+			// ondevice.HostSelectDOS, as train.HostStep runs them.
+			host: r.hostPart(func(ctx *context.Context, exec func(string, any) (*context.Exec, error)) (call, error) {
+				in, err := exec("selection inputs", func(_ *context.Context, l, f *graph.Node) []*graph.Node {
+					p, x := ondevice.DOSHostInputs(l, f, r.dos)
+					return []*graph.Node{p, x}
+				})
+				if err != nil {
+					return nil, err
+				}
+				return func(i int) ([]*tensors.Tensor, error) {
+					outs, err := in.Exec(tensors.FromFlatDataAndDimensions(logits[i%2], c.Candidates, c.Classes+1),
+						tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim))
+					if err != nil {
+						return nil, err
+					}
+					p, x := tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[1])
+					for _, o := range outs {
+						_ = o.FinalizeAll()
+					}
+					s, err := ondevice.HostSelectDOS(p, x, r.featDim, r.dos.HostUniforms(r.rng), r.dos)
+					if err != nil {
+						return nil, err
+					}
+					return []*tensors.Tensor{tensors.FromScalar(s.Inertia), tensors.FromFlatDataAndDimensions(s.Indices, len(s.Indices))}, nil
+				}, nil
+			})}
 	case partClustering:
 		// ondevice.KMeans alone on [Candidates, featDim] unit vectors.
 		km := r.dos.KMeans
@@ -458,9 +540,46 @@ func (r *runner) part(name string) part {
 			args: func(i int) []any {
 				return []any{tensors.FromFlatDataAndDimensions(feats[i%2], c.Candidates, r.featDim),
 					tensors.FromFlatDataAndDimensions(km.HostUniforms(r.rng), km.NInit, km.UniformsPerRestart())}
-			}}
+			},
+			host: r.hostPart(func(*context.Context, func(string, any) (*context.Exec, error)) (call, error) {
+				return func(i int) ([]*tensors.Tensor, error) {
+					res, err := ondevice.HostKMeans(feats[i%2], c.Candidates, r.featDim, km.HostUniforms(r.rng), km)
+					if err != nil {
+						return nil, err
+					}
+					return []*tensors.Tensor{tensors.FromScalar(res.Inertia), tensors.FromFlatDataAndDimensions(res.Assign, len(res.Assign))}, nil
+				}, nil
+			})}
 	}
 	panic(fmt.Sprintf("harness: unknown part %q", name))
+}
+
+// hostPart returns a part's host form when the selection runs on the host (nil otherwise): build
+// gets an executable factory whose executables it finalises with the part.
+func (r *runner) hostPart(build func(ctx *context.Context, exec func(name string, fn any) (*context.Exec, error)) (call, error)) func(*context.Context) (call, func(), error) {
+	if r.host == nil {
+		return nil
+	}
+	return func(ctx *context.Context) (call, func(), error) {
+		var execs []*context.Exec
+		done := func() {
+			for _, e := range execs {
+				e.Finalize()
+			}
+		}
+		fn, err := build(ctx, func(_ string, fn any) (*context.Exec, error) {
+			e, err := context.NewExecAny(r.be, ctx, fn)
+			if err == nil {
+				execs = append(execs, e)
+			}
+			return e, err
+		})
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		return fn, done, nil
+	}
 }
 
 // emitPrograms builds every part cfg selects through the XLA backend's StableHLO translation
@@ -507,12 +626,22 @@ func (r *runner) measureModels(res *Result) error {
 	ctx.SetParam(context.ParamInitialSeed, int64(c.Seed))
 	for _, name := range c.partNames() {
 		p := r.part(name)
-		e, err := context.NewExecAny(r.be, ctx, p.fn)
-		if err != nil {
-			return err
+		var fn call
+		var done func()
+		if p.host != nil {
+			var err error
+			if fn, done, err = p.host(ctx); err != nil {
+				return err
+			}
+		} else {
+			e, err := context.NewExecAny(r.be, ctx, p.fn)
+			if err != nil {
+				return err
+			}
+			fn, done = func(i int) ([]*tensors.Tensor, error) { return e.Exec(p.args(i)...) }, e.Finalize
 		}
-		t, err := r.timeIt(p.name, p.images, func(i int) ([]*tensors.Tensor, error) { return e.Exec(p.args(i)...) })
-		e.Finalize()
+		t, err := r.timeIt(p.name, p.images, fn)
+		done()
 		if err != nil {
 			return err
 		}

@@ -146,6 +146,9 @@ type Result struct {
 	Random *Timing `json:"random,omitempty"`
 	// DOS is the full DOS iteration (score, select, train), one executable.
 	DOS *Timing `json:"dos,omitempty"`
+	// Selection is where the DOS selection ran: "graph" (inside the step graph) or "host" (on the
+	// host, as the trainer runs it on the pure-Go backend); empty for the peer.
+	Selection string `json:"selection,omitempty"`
 	// DOSOverRandom is DOS.MedianMS / Random.MedianMS.
 	DOSOverRandom float64 `json:"dos_over_random,omitempty"`
 	// Split decomposes the DOS iteration.
@@ -225,6 +228,9 @@ func (r *Result) Table(w io.Writer) {
 	s := r.Shapes
 	fmt.Fprintf(w, "shapes: id %d, candidates %d, ood %d, %d outputs, %dx%dx%d, features %d, k-means n_init %d iters %d; %d timed after %d warm-up\n",
 		s.IDBatch, s.Candidates, s.OODBatch, s.Outputs, s.Image, s.Image, s.Channels, s.FeatureDim, s.NInit, s.KMeansIters, r.Iters, r.Warmup)
+	if r.Selection != "" {
+		fmt.Fprintf(w, "DOS selection: %s\n", r.Selection)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "part\tmedian ms\tp10 ms\tp90 ms\timages/s\tcompile ms\tn\t")
 	row := func(name string, t *Timing) {

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/oodlab/dos/experiments/config"
+	"github.com/oodlab/dos/experiments/store"
+)
+
+// printStatus prints each run's state in the store and, for runs submitted with --slurm, the
+// Slurm task that runs it and Slurm's state of that task (when squeue, or sacct, can tell).
+// It writes nothing.
+func printStatus(ctx context.Context, stdout, stderr io.Writer, g *config.Grid, runs []*config.Run, outDir string) error {
+	st := &store.Store{Root: outDir}
+	tasks, warnings, err := slurmTasks(ctx, slurmDir(outDir, g.Name))
+	if err != nil {
+		warnings = append(warnings, err.Error())
+	}
+	fmt.Fprintf(stdout, "grid %s (%s): %d runs, store %s\n", g.Name, g.File, len(runs), filepath.Join(outDir, g.Name))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if len(tasks) > 0 {
+		fmt.Fprintln(tw, "  run\tstate\tslurm task")
+	} else {
+		fmt.Fprintln(tw, "  run\tstate")
+	}
+	counts := map[store.State]int{}
+	for _, r := range runs {
+		d, err := st.Dir(g.Name, r)
+		if err != nil {
+			return err
+		}
+		s, err := d.Status(store.LockOptions{})
+		if err != nil {
+			s = store.Status{State: store.Corrupt, Err: err}
+		}
+		counts[s.State]++
+		if len(tasks) > 0 {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", filepath.Base(d.Path), s, describeTask(tasks[d.ID]))
+		} else {
+			fmt.Fprintf(tw, "  %s\t%s\n", filepath.Base(d.Path), s)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "status: %d done, %d partial, %d locked, %d new", counts[store.Done], counts[store.Partial], counts[store.Locked], counts[store.New])
+	if counts[store.Corrupt] > 0 {
+		fmt.Fprintf(stdout, ", %d corrupt", counts[store.Corrupt])
+	}
+	fmt.Fprintln(stdout)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "experiments: slurm:", w)
+	}
+	return nil
+}
