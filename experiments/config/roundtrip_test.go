@@ -153,3 +153,37 @@ func loadGrid(t *testing.T, path string) *Grid {
 	}
 	return g
 }
+
+// TestKNNK: knn_k is absent from config.yaml at its default (0), so runs that keep it keep
+// their IDs; another k round-trips and gives another ID; a negative or decimal k is refused
+// with the key named.
+func TestKNNK(t *testing.T) {
+	d, err := Defaults("dos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(c), "knn_k") {
+		t.Errorf("default run writes knn_k:\n%s", c)
+	}
+	id0, _ := d.ID()
+	r := d.Clone()
+	r.KNNK = 10
+	checkRoundTrip(t, "knn_k 10", r)
+	if id, _ := r.ID(); id == id0 {
+		t.Error("knn_k 10 has the default run's ID")
+	}
+	base := strings.TrimSpace(string(c))
+	for _, tc := range []struct{ value, want string }{
+		{"-1", "knn_k: want >= 0, found -1"},
+		{"1.5", "knn_k: want an integer, found 1.5"},
+	} {
+		_, err := Parse("run.yaml", []byte(base+"\nknn_k: "+tc.value+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("knn_k %s: %v, want an error with %q", tc.value, err, tc.want)
+		}
+	}
+}

@@ -56,6 +56,11 @@ type Run struct {
 	// epochs during training, for convergence curves (0: only at the end).
 	// Evaluation runs in inference mode and does not change training.
 	EvalEvery int `yaml:"eval_every"`
+	// KNNK is the k of the knn post-hoc score computed after training (0: Sun et al.'s value
+	// for the ID set: 50, 200 for CIFAR-100, 1,000 for ImageNet-1K). It changes only that score,
+	// but it is part of the run's configuration and ID, so that runs scored with another k
+	// never mix; left out of config.yaml when 0, so runs that keep the default keep their ID.
+	KNNK int `yaml:"knn_k,omitempty"`
 
 	// Variant lists the run's values on the axes of its grid other than method and seed (set by
 	// Grid.Expand, in axis order; empty for a grid that sweeps only method and seed, such as

@@ -148,6 +148,7 @@ func (r *Run) validateData(v *validator) {
 	v.oneOf("benchmark.normalize", b.Normalize, []string{NormalizeOfficial, NormalizeOE, NormalizeComputed})
 	v.oneOf("weight_init", r.WeightInit, []string{WeightInitOfficial, WeightInitHe})
 	v.min("eval_every", r.EvalEvery, 0)
+	v.min("knn_k", r.KNNK, 0)
 	v.min("epochs", r.Epochs, 1)
 	v.min("batch.id", r.Batch.ID, 1)
 	v.min("caps.max_train", r.Caps.MaxTrain, 0)

@@ -27,9 +27,6 @@ type Executor struct {
 	Progress io.Writer
 	// CheckpointEvery writes a mid-epoch checkpoint every so many iterations (0: 500).
 	CheckpointEvery int
-	// KNNK is the k of the knn score (0: DefaultKNNK of the run's benchmark). It does not change
-	// training and is not part of a run's ID; results.json records it (knn_k).
-	KNNK int
 
 	mu       sync.Mutex
 	backends map[string]backendEntry
@@ -91,7 +88,7 @@ func (e *Executor) Execute(ctx stdctx.Context, run *config.Run, dir *store.RunDi
 	if every == 0 {
 		every = 500
 	}
-	knnK := e.KNNK
+	knnK := run.KNNK // 0: Sun et al.'s k for the benchmark
 	if knnK == 0 {
 		knnK = DefaultKNNK(run.Benchmark.ID)
 	}

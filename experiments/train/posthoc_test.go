@@ -2,6 +2,7 @@ package train
 
 import (
 	stdctx "context"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -229,5 +230,37 @@ func TestEvaluationGraphsForXLA(t *testing.T) {
 	}
 	if knn["dot_general"] != 1 {
 		t.Errorf("knn distances: %d matrix products, want 1", knn["dot_general"])
+	}
+}
+
+// TestExecutorKNNK: the executor scores knn with the run's knn_k, and with the benchmark's k
+// when the run leaves it at 0; results.json records the k used.
+func TestExecutorKNNK(t *testing.T) {
+	for _, k := range []int{0, 3} {
+		run := tinyRun(t, "msp")
+		run.Epochs, run.Optim.Milestones, run.Backend = 1, nil, "go"
+		run.KNNK = k
+		s := &store.Store{Root: t.TempDir()}
+		dir, err := s.Dir("g", run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dir.Create(); err != nil {
+			t.Fatal(err)
+		}
+		if err := New("", "go", nil).Execute(stdctx.Background(), run, dir, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		res, err := dir.Results()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := k
+		if k == 0 {
+			want = DefaultKNNK(run.Benchmark.ID)
+		}
+		if res.KNNK != want {
+			t.Errorf("knn_k %d: results.json has k %d, want %d", k, res.KNNK, want)
+		}
 	}
 }
