@@ -13,8 +13,13 @@ paper's description (no code taken from the DOS repository):
      SGD lr 0.1, momentum 0.9, Nesterov, weight decay 1e-4.
 The random-sampling iteration is step 5 on [ID batch ; a given outlier batch].
 
-Networks (written for this peer): densenet-bc-100 and wrn-D-K, with parameter counts equal to
-the Go models (800,375 and, for wrn-40-4, 8,972,597 with 101 outputs; --check-params verifies).
+Networks (written for this peer): densenet-bc-100, wrn-D-K and mlp, with parameter counts equal
+to the Go models (800,375 and, for wrn-40-4, 8,972,597 with 101 outputs; the mlp's 42,246 at
+28x28x3 with 6 outputs; --check-params verifies).
+
+--method matmul times matrix products alone (torch.mm of [M, K] by [K, N]) at the shapes given by
+--matmul-shapes "name:M:K:N,...", as perf --method matmul does (perf --suite cpu passes the same
+shapes to both).
 
 Runs on the CPU (default) or CUDA (--device cuda). Timings synchronise the device each iteration.
 """
@@ -136,29 +141,50 @@ class WRN(nn.Module):
         return self.fc(f), f
 
 
-def build(name, outputs):
+class MLP(nn.Module):
+    """The Go models' mlp: 2x2 average pooling when the image allows it, then two ReLU layers of
+    64 units (the features) and the classifier."""
+
+    def __init__(self, outputs, image, channels=3):
+        super().__init__()
+        side = image // 2 if image >= 2 else image
+        self.fc1 = nn.Linear(side * side * channels, 64)
+        self.fc2 = nn.Linear(64, 64)
+        self.fc3 = nn.Linear(64, outputs)
+        self.feature_dim = 64
+
+    def forward(self, x):
+        if x.shape[2] >= 2 and x.shape[3] >= 2:
+            x = F.avg_pool2d(x, 2)
+        f = F.relu(self.fc2(F.relu(self.fc1(x.flatten(1)))))
+        return self.fc3(f), f
+
+
+def build(name, outputs, image=32):
     if name == "densenet-bc-100":
         return DenseNetBC100(outputs)
+    if name == "mlp":
+        return MLP(outputs, image)
     m = re.fullmatch(r"wrn-(\d+)-(\d+)", name)
     if m:
         depth, width = int(m.group(1)), int(m.group(2))
         if depth < 10 or (depth - 4) % 6 or width < 1:
             raise SystemExit(f"--network {name}: depth must be 6n+4 (n >= 1) and width >= 1")
         return WRN(depth, width, outputs)
-    raise SystemExit(f"--network: expected densenet-bc-100 or wrn-D-K, got {name!r}")
+    raise SystemExit(f"--network: expected densenet-bc-100, wrn-D-K or mlp, got {name!r}")
 
 
 def count_params(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-EXPECTED_PARAMS = {("densenet-bc-100", 101): 800_375, ("wrn-40-4", 101): 8_972_597}
+EXPECTED_PARAMS = {("densenet-bc-100", 101, 32): 800_375, ("wrn-40-4", 101, 32): 8_972_597, ("mlp", 6, 28): 42_246}
 
 
 def check_params():
     ok = True
-    for (name, outputs), want in EXPECTED_PARAMS.items():
-        got = count_params(build(name, outputs))
+    for (name, outputs, image), want in EXPECTED_PARAMS.items():
+        got = count_params(build(name, outputs, image))
         print(f"{name} with {outputs} outputs: {got:,} parameters (expected {want:,})")
         ok &= got == want
     return ok
@@ -190,7 +216,7 @@ class Peer:
         self.K = a.classes
         g = torch.Generator().manual_seed(a.seed)
         self.rng = np.random.default_rng(a.seed)
-        self.model = build(a.network, a.classes + 1).to(self.dev)
+        self.model = build(a.network, a.classes + 1, a.image).to(self.dev)
         self.feature_dim = self.model.feature_dim
         self.opt = torch.optim.SGD(self.model.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=1e-4)
         shape = (3, a.image, a.image)
@@ -292,8 +318,9 @@ def host_unit_features(rng, n, d):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--network", default="densenet-bc-100", help="densenet-bc-100 or wrn-D-K")
-    ap.add_argument("--method", default="both", choices=["random", "dos", "both", "kmeans"])
+    ap.add_argument("--network", default="densenet-bc-100", help="densenet-bc-100, wrn-D-K or mlp")
+    ap.add_argument("--method", default="both", choices=["random", "dos", "both", "kmeans", "matmul"])
+    ap.add_argument("--matmul-shapes", default="", help='products for --method matmul: "name:M:K:N,..."')
     ap.add_argument("--id-batch", type=int, default=64)
     ap.add_argument("--candidates", type=int, default=384)
     ap.add_argument("--ood-batch", type=int, default=64)
@@ -335,6 +362,13 @@ def main():
     if a.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
 
+    if a.method == "matmul":
+        try:
+            shapes = parse_matmul_shapes(a.matmul_shapes)
+        except ValueError as e:
+            ap.error(f"--matmul-shapes: {e}")
+        run_matmul(a, shapes)
+        return
     peer = Peer(a)
     dev = torch.device(a.device)
     device = f"{dev} ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
@@ -382,6 +416,81 @@ def main():
     res["versions"] = {"python": platform.python_version(), "torch": torch.__version__, "sklearn": sklearn.__version__,
                        "numpy": np.__version__}
     print_table(res)
+    line = json.dumps(res)
+    print(line)
+    if a.json:
+        with open(a.json, "w") as f:
+            f.write(line + "\n")
+
+
+def parse_matmul_shapes(text):
+    """Reads "name:M:K:N,..." as perf's FormatMatmulShapes writes it."""
+    shapes = []
+    for part in text.split(","):
+        f = part.split(":")
+        if len(f) != 4:
+            raise ValueError(f"{part!r}: expected name:M:K:N")
+        try:
+            m, k, n = (int(v) for v in f[1:])
+        except ValueError:
+            raise ValueError(f"{part!r}: expected integers for M, K and N") from None
+        if min(m, k, n) < 1:
+            raise ValueError(f"{part!r}: expected positive M, K and N")
+        shapes.append({"name": f[0], "m": m, "k": k, "n": n})
+    return shapes
+
+
+def run_matmul(a, shapes):
+    """Times torch.mm on each shape, on inputs made once, reading back one element of the result."""
+    dev = torch.device(a.device)
+    g = torch.Generator().manual_seed(a.seed)
+    res = {
+        "tool": "pytorch",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "backend": "torch-eager",
+        "device": f"cpu ({torch.get_num_threads()} threads)" if dev.type == "cpu" else str(dev),
+        "network": a.network,
+        "params": 0,
+        "shapes": {"id_batch": a.id_batch, "candidates": a.candidates, "ood_batch": a.ood_batch, "classes": a.classes,
+                   "outputs": a.classes + 1, "image": a.image, "channels": 3, "feature_dim": 0,
+                   "n_init": a.n_init, "kmeans_iters": a.kmeans_iters},
+        "iters": a.iters,
+        "warmup": a.warmup,
+        "matmul": [],
+    }
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    for s in shapes:
+        x = torch.randn((s["m"], s["k"]), generator=g).to(dev)
+        w = torch.randn((s["k"], s["n"]), generator=g).to(dev)
+
+        def run():
+            sync()
+            t0 = time.perf_counter()
+            torch.mm(x, w)[0, 0].item()
+            return (time.perf_counter() - t0) * 1000
+
+        name = f"matmul {s['name']} ({s['m']}x{s['k']}x{s['n']})"
+        first = run()
+        for _ in range(a.warmup):
+            run()
+        t = summarize(first, [run() for _ in range(a.iters)], 0)
+        print(f"{name}: median {t['median_ms']:.2f} ms (p10 {t['p10_ms']:.2f}, p90 {t['p90_ms']:.2f})", file=sys.stderr)
+        flops = 2.0 * s["m"] * s["k"] * s["n"]
+        res["matmul"].append({"shape": s, "timing": t, "gflop_per_s": flops / (t["median_ms"] / 1000) / 1e9 if t["median_ms"] > 0 else 0.0})
+        del x, w
+    res["memory"] = {"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "go_heap_peak_mb": 0, "go_sys_mb": 0}
+    res["versions"] = {"python": platform.python_version(), "torch": torch.__version__, "sklearn": sklearn.__version__,
+                       "numpy": np.__version__}
+    print(f"{res['tool']} on {res['backend']} ({res['device']}): matrix products, {a.iters} timed after {a.warmup} warm-up")
+    print(f"{'product':>24} {'M x K x N':>18} {'median ms':>10} {'GFLOP/s':>9}")
+    for m in res["matmul"]:
+        s = m["shape"]
+        print(f"{s['name']:>24} {str(s['m']) + 'x' + str(s['k']) + 'x' + str(s['n']):>18} {m['timing']['median_ms']:>10.2f} "
+              f"{m['gflop_per_s']:>9.1f}")
     line = json.dumps(res)
     print(line)
     if a.json:

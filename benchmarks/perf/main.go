@@ -9,6 +9,8 @@
 //	go run ./benchmarks/perf --programs --programs-dir /tmp/hlo   # StableHLO op counts, nothing runs
 //	go run ./benchmarks/perf ... --compare peer.json   # ratio against benchmarks/peer/dos_peer.py
 //	go run ./benchmarks/perf --load ours.json --compare peer.json
+//	go run ./benchmarks/perf --backend go --method matmul          # DenseNet-BC-100's im2col products
+//	go run ./benchmarks/perf --suite cpu --json suite.json         # pure-Go backend against PyTorch on the CPU
 //
 // A bad command line (a flag error, an extra argument, a configuration the harness rejects) exits
 // with status 2, a failed measurement or an unreadable --load or --compare file with 1. The first
@@ -21,10 +23,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/oodlab/dos/benchmarks/perf/harness"
 	"github.com/oodlab/dos/internal/atomicfile"
 	"github.com/oodlab/dos/internal/cli"
+	"github.com/oodlab/dos/internal/gemm"
 	"github.com/oodlab/dos/models/backend"
 )
 
@@ -38,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfg := d
 	fs.StringVar(&cfg.Network, "network", d.Network, "network (models registry name)")
-	fs.StringVar(&cfg.Method, "method", d.Method, "random, dos, both, kmeans (clustering alone) or none (pipeline only)")
+	fs.StringVar(&cfg.Method, "method", d.Method, "random, dos, both, kmeans (clustering alone), matmul (matrix products alone) or none (pipeline only)")
 	fs.IntVar(&cfg.IDBatch, "id-batch", d.IDBatch, "ID batch size")
 	fs.IntVar(&cfg.Candidates, "candidates", d.Candidates, "DOS candidates scored per iteration")
 	fs.IntVar(&cfg.OODBatch, "ood-batch", d.OODBatch, "outlier batch size (= K-means clusters)")
@@ -58,6 +62,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Programs, "programs", false, "emit each part's StableHLO program (XLA backend's translation, no plugin) and count its operations instead of timing it")
 	fs.StringVar(&cfg.ProgramsDir, "programs-dir", "", "with --programs, also write each program to DIR/<part>.mlir")
 	fs.StringVar(&cfg.Selection, "selection", "", "where the DOS selection runs: graph (in the step graph), host (pure-Go backend only) or empty for the trainer's choice (host on the pure-Go backend)")
+	matmulShapes := fs.String("matmul-shapes", "", `products for --method matmul, "name:M:K:N,..." (default: DenseNet-BC-100's im2col convolutions at --matmul-batch)`)
+	matmulBatch := fs.Int("matmul-batch", 64, "batch of DenseNet-BC-100's im2col products (--method matmul, --suite)")
+	suite := fs.String("suite", "", "cpu: the pure-Go backend against the PyTorch peer on the CPU, workload by workload, one thread and all cores (benchmarks/README.md)")
+	suiteThreads := fs.String("suite-threads", "1,all", "thread counts of --suite, comma-separated (all = every CPU)")
+	suiteWorkloads := fs.String("suite-workloads", "", "limit --suite to some of wrn,mlp,matmul (default: all)")
+	peerPython := fs.String("peer-python", "/usr/bin/python3", "Python with torch for --suite's peer")
+	peerScript := fs.String("peer-script", "benchmarks/peer/dos_peer.py", "the PyTorch peer for --suite")
 	be := backend.Flag(fs)
 	jsonPath := fs.String("json", "", "also write the JSON line to this file")
 	compare := fs.String("compare", "", "a JSON result of the PyTorch peer (or of this harness) to compare with")
@@ -69,6 +80,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.Usagef("unexpected arguments %q", fs.Args())
 	}
 	cfg.Backend = *be
+	if *matmulBatch < 1 {
+		return cli.Usagef("--matmul-batch: expected an integer >= 1, got %d", *matmulBatch)
+	}
+	cfg.MatmulShapes = harness.DenseNetIm2Col(*matmulBatch)
+	if *matmulShapes != "" {
+		shapes, err := harness.ParseMatmulShapes(*matmulShapes)
+		if err != nil {
+			return cli.Usagef("--matmul-shapes: %v", err)
+		}
+		cfg.MatmulShapes = shapes
+	}
+	if *suite != "" {
+		if *suite != "cpu" {
+			return cli.Usagef("--suite: expected cpu, got %q", *suite)
+		}
+		threads, err := parseThreads(*suiteThreads)
+		if err != nil {
+			return cli.Usage(err)
+		}
+		var workloads []string
+		if *suiteWorkloads != "" {
+			workloads = strings.Split(*suiteWorkloads, ",")
+			for _, w := range workloads {
+				if w != "wrn" && w != "mlp" && w != "matmul" {
+					return cli.Usagef("--suite-workloads: expected wrn, mlp or matmul, got %q", w)
+				}
+			}
+		}
+		if cfg.Iters < 1 || cfg.Warmup < 0 {
+			return cli.Usagef("--iters and --warmup: expected >= 1 and >= 0, got %d and %d", cfg.Iters, cfg.Warmup)
+		}
+		return runSuite(ctx, suiteOptions{threads: threads, python: *peerPython, script: *peerScript, iters: cfg.Iters,
+			warmup: cfg.Warmup, matmulShapes: cfg.MatmulShapes, workloads: workloads}, stdout, stderr, *jsonPath)
+	}
 	if *load == "" {
 		if err := cfg.Validate(); err != nil {
 			return cli.Usage(err)
@@ -143,4 +188,14 @@ func measure(ctx context.Context, cfg harness.Config, log io.Writer, jsonPath st
 		}
 		return nil, fmt.Errorf("measurement stopped: %w", ctx.Err())
 	}
+}
+
+// gemmKernels names the matrix-product kernels this processor runs (internal/gemm).
+func gemmKernels() []string { return gemm.KernelNames() }
+
+func writeJSON(path string, line []byte) error {
+	if err := atomicfile.Write(path, append(line, '\n')); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
 }

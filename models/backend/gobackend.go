@@ -23,10 +23,15 @@ import (
 // Where, ReduceWindow, ...). The composition happens inside the backend, below GoMLX's graph
 // package, so automatic differentiation is unaffected and model code is identical on every
 // backend. Batch normalisation is not provided here: models/nn composes it from basic ops.
+//
+// float32 matrix products, convolutions and a few element-wise ops run on this package's
+// executors rather than SimpleGo's (executors.go, and the package documentation).
 type GoBackend struct {
 	backends.Backend
-	// NativeConv makes convolutions use SimpleGo's own ConvGeneral rather than the im2col
-	// matrix product (see convIm2Col); the results agree to rounding.
+	// NativeConv makes float64 convolutions use SimpleGo's own ConvGeneral rather than the
+	// im2col composition (see convIm2Col); the results agree to rounding. float32 convolutions
+	// always use the ConvGeneral node, which this package executes with internal/gemm
+	// (execConvGeneral).
 	NativeConv bool
 }
 
@@ -79,7 +84,9 @@ func (b *goBuilder) ConvGeneral(input, kernel backends.Op, axes backends.Convolv
 		paddings = make([][2]int, spatial)
 	}
 	strides, inputDilations, kernelDilations = ones(strides), ones(inputDilations), ones(kernelDilations)
-	if !b.nativeConv {
+	// float32 convolutions are SimpleGo's ConvGeneral node, which execConvGeneral runs as one
+	// matrix product; float64 ones are composed here as im2col (see convIm2Col).
+	if !b.nativeConv && (s.DType != dtypes.Float32 || internalsErr != nil) {
 		out, ok, err := b.convIm2Col(input, kernel, axes, strides, paddings, inputDilations, kernelDilations,
 			channelGroupCount, batchGroupCount)
 		if err != nil || ok {

@@ -10,6 +10,29 @@
 //	xla                      XLA with the first available plugin (CUDA preferred, then CPU)
 //	xla:cpu, xla:cuda        XLA with a named plugin
 //	xla:/abs/path/plugin.so  XLA with the PJRT plugin at that path
+//
+// # Matrix products and convolutions on the pure-Go backend
+//
+// SimpleGo's float32 DotGeneral reaches about 5 GFLOP/s on this project's 2-core machine, where
+// PyTorch reaches 100 and more, and its ConvGeneral is slower still; a WRN-10-1 training step
+// took 23 times PyTorch's. This package therefore replaces how SimpleGo executes float32
+// DotGeneral and ConvGeneral (executors.go): both run on internal/gemm, a matrix-product driver
+// with SIMD micro-kernels in Go assembly (AVX-512 or AVX2 with FMA, chosen when the program
+// starts; a portable Go kernel with the same results elsewhere; no cgo), cache blocking and
+// threads (the backend's parallelism, at most GOMAXPROCS). A convolution is one product whose
+// patches are gathered block by block from a padded copy of the input, never stored whole. The
+// element-wise ops of batch normalisation and ReLU get loops without SimpleGo's per-element
+// index iterators (elementwise.go). Together they bring the training step to about half
+// PyTorch's speed on one thread (benchmarks/README.md, section 8).
+//
+// Why a kernel of the project's own: no maintained Go library offers a fast float32 matrix
+// product without cgo. gonum's Sgemm is pure Go (with SSE assembly only for its vector loops)
+// and reaches a few GFLOP/s, about SimpleGo's own speed; go-highway's SIMD needs
+// GOEXPERIMENT=simd on amd64; the GEMM packages of newer GoMLX versions are not published
+// for v0.26.0, the version the module proxy serves; the others found (vek and the like) are
+// unmaintained or wrap C. internal/gemm's package documentation states the order in which a
+// product is summed, on which the host K-means of sampling/ondevice relies to reproduce the
+// backend's results bit for bit.
 package backend
 
 import (

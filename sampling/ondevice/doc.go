@@ -28,16 +28,15 @@
 // static graph must run after convergence.
 //
 // Why it gives the same result: the host code does its float32 arithmetic in the order the
-// pure-Go backend (SimpleGo v0.26.0) does it: matrix products summed in SimpleGo's groups of 8,
-// with the last len%8 products handled as the kernel that the product's shape selects handles
-// them (kdot, dotLarge), reductions summed in index order, the distances as
+// pure-Go backend does it: matrix products with the backend's own kernels (internal/gemm, whose
+// result for an element does not depend on the product's shape; the products with matrices of
+// ones and zeros in gemm's order of summation), reductions summed in index order, the distances as
 // (|c|^2 - 2 c.x) + |x|^2, ties and NaN broken as SimpleGo's ArgMin breaks them, and the
 // inputs (p_abs, the normalised features) computed by the graph fragment SelectDOS uses
 // (DOSHostInputs). So, for the same inputs and uniforms, the initial centres, clusters,
 // centroids, inertia, picks and diagnostics are the graph's bit for bit, which
-// host_kmeans_test.go checks on both of SimpleGo's matrix-product kernels, with and without
-// empty clusters and for every selection option, and experiments/train checks on whole runs. A
-// change in how that backend sums a matrix product (a faster kernel) would break the equality,
-// and those tests would say so; the official semantics (scikit-learn's float32 K-means) are met
+// host_kmeans_test.go checks for products of several shapes, with and without empty clusters
+// and for every selection option, and experiments/train checks on whole runs. A change in how
+// that backend sums a matrix product would break the equality, and those tests would say so; the official semantics (scikit-learn's float32 K-means) are met
 // by both forms alike, neither reproducing scikit-learn's own summation order.
 package ondevice

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-
+	"github.com/oodlab/dos/internal/gemm"
 	"github.com/oodlab/dos/sampling"
 )
 
@@ -19,12 +17,13 @@ import (
 // Where the order of the arithmetic matters, and how it is reproduced:
 //
 //   - Matrix products (the distances, the pairwise distances of k-means++, its cumulative sums
-//     and the cluster sums of a Lloyd iteration) are SimpleGo DotGeneral ops. Both of its
-//     kernels sum a contraction in groups of 8 consecutive products (each group left to right,
-//     then added to the running sum); they differ only in the last len%8 products, which the
-//     "small" kernel adds one by one and the blocked "large" kernel, which pads the contraction
-//     with zeros, adds as one more group. kdot does the same; dotLarge tells which kernel a
-//     product of the graph uses, from its shape, as SimpleGo decides it.
+//     and the cluster sums of a Lloyd iteration) are DotGeneral ops, which the pure-Go backend
+//     runs with internal/gemm (models/backend). The host computes the distances with the same
+//     package (rowDots), so each product is the backend's by construction: gemm's result for an
+//     element does not depend on the shape of the product around it. The cumulative sums and
+//     the cluster sums, products with a matrix of ones and zeros, follow gemm's order directly
+//     (chains of 32 from zero, added in order; a product with 1 adds the value, a product with
+//     0 adds nothing): prefixSums and means.
 //   - Reductions (squared norms, potentials, inertia) are sums from 0 in index order.
 //   - Elementwise operations are single float32 operations; a product followed by a sum in
 //     separate graph operations is written float32(a*b) here, which keeps the Go compiler from
@@ -41,86 +40,13 @@ import (
 //   - The relocation of empty clusters ranks the points only when a cluster is empty (the graph
 //     ranks them in every iteration and uses the ranking only then).
 
-// dotLarge reports whether SimpleGo computes a float32 DotGeneral with lhsCross x rhsCross
-// output elements per batch example with its blocked kernel (execDotGeneral: more than 16
-// blocks of the target block size).
-func dotLarge(lhsCross, rhsCross int) bool {
-	dim := 1 << simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32]
-	return lhsCross*rhsCross > 16*dim*dim
-}
+// chain is gemm's sub-block length: a contraction is summed in chains of this many products.
+const chain = 32
 
-// kdot returns sum_i a[i]*b[i] (len(b) >= len(a)) in the order of SimpleGo's DotGeneral
-// kernels: groups of 8 products, each summed left to right and added to the running sum; the
-// last len(a)%8 products are added one by one (small kernel) or as one group (large kernel).
-// The expressions are written as SimpleGo's, so that a compiler that fuses multiply-adds fuses
-// both alike.
-func kdot(a, b []float32, large bool) float32 {
-	n := len(a)
-	b = b[:n]
-	var s float32
-	i := 0
-	for ; i+7 < n; i += 8 {
-		s += a[i]*b[i] +
-			a[i+1]*b[i+1] +
-			a[i+2]*b[i+2] +
-			a[i+3]*b[i+3] +
-			a[i+4]*b[i+4] +
-			a[i+5]*b[i+5] +
-			a[i+6]*b[i+6] +
-			a[i+7]*b[i+7]
-	}
-	if i == n {
-		return s
-	}
-	if !large {
-		for ; i < n; i++ {
-			s += a[i] * b[i]
-		}
-		return s
-	}
-	g := a[i] * b[i]
-	for i++; i < n; i++ {
-		g = g + a[i]*b[i]
-	}
-	return s + g
-}
-
-// kdot4 is kdot of a with four vectors at once (the same arithmetic for each; interleaving four
-// independent sums lets the processor overlap them).
-func kdot4(a, b0, b1, b2, b3 []float32, large bool) (s0, s1, s2, s3 float32) {
-	n := len(a)
-	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]
-	i := 0
-	for ; i+7 < n; i += 8 {
-		s0 += a[i]*b0[i] + a[i+1]*b0[i+1] + a[i+2]*b0[i+2] + a[i+3]*b0[i+3] +
-			a[i+4]*b0[i+4] + a[i+5]*b0[i+5] + a[i+6]*b0[i+6] + a[i+7]*b0[i+7]
-		s1 += a[i]*b1[i] + a[i+1]*b1[i+1] + a[i+2]*b1[i+2] + a[i+3]*b1[i+3] +
-			a[i+4]*b1[i+4] + a[i+5]*b1[i+5] + a[i+6]*b1[i+6] + a[i+7]*b1[i+7]
-		s2 += a[i]*b2[i] + a[i+1]*b2[i+1] + a[i+2]*b2[i+2] + a[i+3]*b2[i+3] +
-			a[i+4]*b2[i+4] + a[i+5]*b2[i+5] + a[i+6]*b2[i+6] + a[i+7]*b2[i+7]
-		s3 += a[i]*b3[i] + a[i+1]*b3[i+1] + a[i+2]*b3[i+2] + a[i+3]*b3[i+3] +
-			a[i+4]*b3[i+4] + a[i+5]*b3[i+5] + a[i+6]*b3[i+6] + a[i+7]*b3[i+7]
-	}
-	if i == n {
-		return
-	}
-	if !large {
-		for ; i < n; i++ {
-			s0 += a[i] * b0[i]
-			s1 += a[i] * b1[i]
-			s2 += a[i] * b2[i]
-			s3 += a[i] * b3[i]
-		}
-		return
-	}
-	g0, g1, g2, g3 := a[i]*b0[i], a[i]*b1[i], a[i]*b2[i], a[i]*b3[i]
-	for i++; i < n; i++ {
-		g0 = g0 + a[i]*b0[i]
-		g1 = g1 + a[i]*b1[i]
-		g2 = g2 + a[i]*b2[i]
-		g3 = g3 + a[i]*b3[i]
-	}
-	return s0 + g0, s1 + g1, s2 + g2, s3 + g3
+// rowDots sets out[i*n+j] to the product of row i of a ([m, d]) and row j of b ([n, d]), as the
+// backend's DotGeneral computes it (gemm's arithmetic, the same for any m and n).
+func rowDots(out, a []float32, m int, b []float32, n, d int) {
+	gemm.Multiply(1, m, n, d, gemm.RowMajor(a, m, d), gemm.Transposed(b, n, d), out, 1)
 }
 
 // sqNorm is ReduceSum(Square(v)): the squares summed from 0 in order.
@@ -162,20 +88,16 @@ func reduceMin(v []float32) float32 {
 	return m
 }
 
-// distRow fills out[j] = max((c2 - 2 c.x_j) + x2[j], 0) for the n points x ([n, d] row-major):
-// the squared distances of sqDistances from one centre c.
-func distRow(out, c []float32, c2 float32, x, x2 []float32, d int, large bool) {
+// distRows fills out[i*n+j] = max((c2[i] - 2 c_i.x_j) + x2[j], 0) for the m centres c ([m, d])
+// and the n points x ([n, d] row-major): the squared distances of sqDistances.
+func distRows(out, c, c2 []float32, m int, x, x2 []float32, d int) {
 	n := len(x2)
-	j := 0
-	for ; j+3 < n; j += 4 {
-		s0, s1, s2, s3 := kdot4(c, x[j*d:], x[(j+1)*d:], x[(j+2)*d:], x[(j+3)*d:], large)
-		out[j] = max((c2-float32(s0*2))+x2[j], 0)
-		out[j+1] = max((c2-float32(s1*2))+x2[j+1], 0)
-		out[j+2] = max((c2-float32(s2*2))+x2[j+2], 0)
-		out[j+3] = max((c2-float32(s3*2))+x2[j+3], 0)
-	}
-	for ; j < n; j++ {
-		out[j] = max((c2-float32(kdot(c, x[j*d:], large)*2))+x2[j], 0)
+	rowDots(out[:m*n], c, m, x, n, d)
+	for i := range m {
+		row := out[i*n : (i+1)*n]
+		for j, dot := range row {
+			row[j] = max((c2[i]-float32(dot*2))+x2[j], 0)
+		}
 	}
 }
 
@@ -207,7 +129,7 @@ func HostKMeans(x []float32, n, d int, uniforms []float32, cfg sampling.KMeansCo
 	if len(uniforms) != cfg.NInit*per {
 		return HostKMeansResult{}, fmt.Errorf("ondevice.HostKMeans: %d uniforms, want NInit x UniformsPerRestart = %d x %d", len(uniforms), cfg.NInit, per)
 	}
-	p := newKMProblem(x, n, d, cfg, cfg.NInit)
+	p := newKMProblem(x, n, d, cfg)
 	pair := p.pairwise()
 	results := make([]kmRestart, cfg.NInit)
 	for r := range results {
@@ -227,7 +149,7 @@ func HostKMeansFrom(x []float32, n, d int, init []float32, cfg sampling.KMeansCo
 	if len(init) != cfg.K*d {
 		return HostKMeansResult{}, fmt.Errorf("ondevice.HostKMeansFrom: %d initial centroid values, want K x D = %d x %d", len(init), cfg.K, d)
 	}
-	p := newKMProblem(x, n, d, cfg, 1)
+	p := newKMProblem(x, n, d, cfg)
 	c := append([]float32(nil), init...)
 	return p.best([]kmRestart{p.lloyd(c, nil)}), nil
 }
@@ -241,18 +163,14 @@ func checkPoints(x []float32, n, d int, cfg sampling.KMeansConfig) error {
 
 // kmProblem is the data one K-means shares between its restarts.
 type kmProblem struct {
-	x      []float32 // [n, d]
-	x2     []float32 // [n] squared norms
-	n, d   int
-	cfg    sampling.KMeansConfig
-	r      int  // restarts side by side in the graph (they set the products' shapes)
-	large  bool // the distances [r*k, n] use the blocked kernel
-	sumsLg bool // the cluster sums [r*k, d] use the blocked kernel
+	x    []float32 // [n, d]
+	x2   []float32 // [n] squared norms
+	n, d int
+	cfg  sampling.KMeansConfig
 }
 
-func newKMProblem(x []float32, n, d int, cfg sampling.KMeansConfig, r int) *kmProblem {
-	p := &kmProblem{x: x, n: n, d: d, cfg: cfg, r: r, x2: make([]float32, n),
-		large: dotLarge(r*cfg.K, n), sumsLg: dotLarge(r*cfg.K, d)}
+func newKMProblem(x []float32, n, d int, cfg sampling.KMeansConfig) *kmProblem {
+	p := &kmProblem{x: x, n: n, d: d, cfg: cfg, x2: make([]float32, n)}
 	for i := range n {
 		p.x2[i] = sqNorm(x[i*d : (i+1)*d])
 	}
@@ -265,24 +183,12 @@ func (p *kmProblem) row(i int) []float32 { return p.x[i*p.d : (i+1)*p.d] }
 // kmeansPPInit computes them: max((|x_i|^2 - 2 x_i.x_j) + |x_j|^2, 0).
 func (p *kmProblem) pairwise() []float32 {
 	n := p.n
-	large := dotLarge(n, n)
-	dots := make([]float32, n*n)
-	for i := range n {
-		xi := p.row(i)
-		j := i
-		for ; j+3 < n; j += 4 {
-			s0, s1, s2, s3 := kdot4(xi, p.row(j), p.row(j+1), p.row(j+2), p.row(j+3), large)
-			dots[i*n+j], dots[i*n+j+1], dots[i*n+j+2], dots[i*n+j+3] = s0, s1, s2, s3
-		}
-		for ; j < n; j++ {
-			dots[i*n+j] = kdot(xi, p.row(j), large)
-		}
-	}
 	pair := make([]float32, n*n)
+	rowDots(pair, p.x, n, p.x, n, p.d)
 	for i := range n {
-		for j := range n {
-			dot := dots[min(i, j)*n+max(i, j)] // x_i.x_j and x_j.x_i: the same products in the same order
-			pair[i*n+j] = max((p.x2[i]-float32(dot*2))+p.x2[j], 0)
+		row := pair[i*n : (i+1)*n]
+		for j, dot := range row {
+			row[j] = max((p.x2[i]-float32(dot*2))+p.x2[j], 0)
 		}
 	}
 	return pair
@@ -296,7 +202,6 @@ func (p *kmProblem) kmeansPP(pair, u []float32, trials int) []int {
 	chosen := []int{int(min(first, int32(n-1)))}
 	closest := append([]float32(nil), pair[chosen[0]*n:(chosen[0]+1)*n]...)
 	pot := sum32(closest)
-	cumLarge := dotLarge(p.r, n) // closest [r, n] @ upper [n, n]
 	cum := make([]float32, n)
 	cand := make([]int, trials)
 	pots := make([]float32, trials)
@@ -305,7 +210,7 @@ func (p *kmProblem) kmeansPP(pair, u []float32, trials int) []int {
 		next[t] = make([]float32, n)
 	}
 	for c := 1; c < k; c++ {
-		prefixSums(cum, closest, cumLarge)
+		prefixSums(cum, closest)
 		start := 1 + (c-1)*trials
 		for t := range trials {
 			target := u[start+t] * pot
@@ -331,38 +236,26 @@ func (p *kmProblem) kmeansPP(pair, u []float32, trials int) []int {
 }
 
 // prefixSums fills cum with the inclusive cumulative sums of v as the graph computes them, as
-// the matrix product v @ upper (upper[i][j] = 1 for i <= j) in SimpleGo's summation order: the
-// products are v[i] or 0, so column j sums v[0..j] in groups of 8, each group left to right, the
-// last len%8 values one by one (small kernel) or as one group (large kernel). Adding a zero
-// product changes no sum, so the group holding j contributes its values up to j.
-func prefixSums(cum, v []float32, large bool) {
-	n := len(v)
-	var s float32 // the running sum of the whole groups before the current one
-	i := 0
-	for ; i+7 < n; i += 8 {
-		g := v[i]
-		cum[i] = s + g
-		for j := i + 1; j < i+8; j++ {
-			g = g + v[j]
-			cum[j] = s + g
+// the matrix product v @ upper (upper[i][j] = 1 for i <= j) in gemm's order: the products are
+// v[i] or 0, so column j is the sum of the chains of 32 values before it, added in order, plus
+// the chain of its own block up to j (each chain from zero; a zero product changes no sum).
+func prefixSums(cum, v []float32) {
+	var s float32 // the chains of the blocks before the current one, added in order
+	for b := 0; b < len(v); b += chain {
+		var t float32
+		for j := b; j < min(b+chain, len(v)); j++ {
+			t += v[j]
+			if b == 0 {
+				cum[j] = t
+			} else {
+				cum[j] = s + t
+			}
 		}
-		s += g
-	}
-	if i == n {
-		return
-	}
-	if !large {
-		for ; i < n; i++ {
-			s += v[i]
-			cum[i] = s
+		if b == 0 {
+			s = t
+		} else {
+			s += t
 		}
-		return
-	}
-	g := v[i]
-	cum[i] = s + g
-	for j := i + 1; j < n; j++ {
-		g = g + v[j]
-		cum[j] = s + g
 	}
 }
 
@@ -381,14 +274,11 @@ func (p *kmProblem) lloydFromPoints(chosen []int, pair []float32) kmRestart {
 	for i, idx := range chosen {
 		copy(c[i*d:(i+1)*d], p.row(idx))
 	}
-	var dist []float32
-	// A centre that is point i has the squared norm of point i (the same sum), so its distances
-	// are row i of the pairwise matrix when both products sum in the same order.
-	if p.d%8 == 0 || dotLarge(n, n) == p.large {
-		dist = make([]float32, k*n)
-		for i, idx := range chosen {
-			copy(dist[i*n:(i+1)*n], pair[idx*n:(idx+1)*n])
-		}
+	// A centre that is point i has the squared norm of point i (the same sum), and its distances
+	// are row i of the pairwise matrix (the same products, in the same order).
+	dist := make([]float32, k*n)
+	for i, idx := range chosen {
+		copy(dist[i*n:(i+1)*n], pair[idx*n:(idx+1)*n])
 	}
 	return p.lloyd(c, dist)
 }
@@ -407,14 +297,30 @@ func (p *kmProblem) lloyd(c, dist []float32) kmRestart {
 		dist = make([]float32, k*n)
 	}
 	c2 := make([]float32, k)
+	stale := make([]int, 0, k)
+	rows, rowDist := make([]float32, k*d), make([]float32, k*n)
 	update := func() {
+		stale, rows := stale[:0], rows[:0]
 		for i := range k {
 			if !valid[i] {
 				ci := c[i*d : (i+1)*d]
 				c2[i] = sqNorm(ci)
-				distRow(dist[i*n:(i+1)*n], ci, c2[i], p.x, p.x2, d, p.large)
+				stale = append(stale, i)
+				rows = append(rows, ci...)
 				valid[i] = true
 			}
+		}
+		if len(stale) == 0 {
+			return
+		}
+		m := len(stale)
+		sc2 := make([]float32, m)
+		for s, i := range stale {
+			sc2[s] = c2[i]
+		}
+		distRows(rowDist, rows, sc2, m, p.x, p.x2, d)
+		for s, i := range stale {
+			copy(dist[i*n:(i+1)*n], rowDist[s*n:(s+1)*n])
 		}
 	}
 	assign := make([]int32, n)
@@ -517,13 +423,14 @@ func (p *kmProblem) means(next, c []float32, a []int32) {
 	for _, ai := range a {
 		counts[ai]++
 	}
-	// The product sums over the points in groups of 8; a point outside the cluster contributes a
-	// zero, which changes no sum, so each group adds the sum of its members, left to right.
-	group := make([]float32, 8*d)
-	var touched [8]int32
-	addGroup := func(from, to int) {
+	// The product sums over the points in gemm's chains of 32; a point outside the cluster
+	// contributes a zero, which changes no sum, so each chain is the sum of the block's members,
+	// in order, and the chains are added in order.
+	group := make([]float32, chain*d)
+	var touched [chain]int32
+	for from := 0; from < n; from += chain {
 		nt := 0
-		for j := from; j < to; j++ {
+		for j := from; j < min(from+chain, n); j++ {
 			cl := a[j]
 			slot := -1
 			for s := range nt {
@@ -550,19 +457,6 @@ func (p *kmProblem) means(next, c []float32, a []int32) {
 			gs := group[s*d : (s+1)*d]
 			for t := range dst {
 				dst[t] += gs[t]
-			}
-		}
-	}
-	j := 0
-	for ; j+7 < n; j += 8 {
-		addGroup(j, j+8)
-	}
-	if j < n {
-		if p.sumsLg {
-			addGroup(j, n)
-		} else {
-			for ; j < n; j++ {
-				addGroup(j, j+1)
 			}
 		}
 	}

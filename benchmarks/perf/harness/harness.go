@@ -53,7 +53,8 @@ const (
 type Config struct {
 	// Network is a models registry name (models.Lookup).
 	Network string
-	// Method is one of MethodRandom, MethodDOS, MethodBoth, MethodKMeans, MethodNone.
+	// Method is one of MethodRandom, MethodDOS, MethodBoth, MethodKMeans, MethodMatmul,
+	// MethodNone.
 	Method string
 	// IDBatch, Candidates and OODBatch are the ID batch, the DOS candidate block and the
 	// outlier batch (= K-means clusters). Official: 64, 384, 64.
@@ -95,6 +96,8 @@ type Config struct {
 	// XLA), SelectionHost (on the host, as the trainer runs it on the pure-Go backend: see
 	// train.HostStep), or "" for the trainer's choice on the backend.
 	Selection string
+	// MatmulShapes are the products MethodMatmul times (DefaultConfig: DenseNetIm2Col(64)).
+	MatmulShapes []MatmulShape
 	// Progress, if set, receives a copy of the result, marked Partial, each time a part has been
 	// measured, so a caller can save what is done before a slow part (a long compilation on a
 	// time-limited machine) and keep it if the process is killed.
@@ -114,6 +117,7 @@ func DefaultConfig() Config {
 		Network: "densenet-bc-100", Method: MethodBoth,
 		IDBatch: 64, Candidates: 384, OODBatch: 64, Classes: 100, Image: 32,
 		Iters: 20, Warmup: 3, Split: true, PipelineBatches: 20, LR: 0.1, Seed: 42,
+		MatmulShapes: DenseNetIm2Col(64),
 	}
 }
 
@@ -121,8 +125,15 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	switch c.Method {
 	case MethodRandom, MethodDOS, MethodBoth, MethodKMeans, MethodNone:
+	case MethodMatmul:
+		if len(c.MatmulShapes) == 0 {
+			return fmt.Errorf("method: matmul needs at least one product shape")
+		}
+		if c.Programs {
+			return fmt.Errorf("programs: not available with method matmul")
+		}
 	default:
-		return fmt.Errorf("method: expected random, dos, both, kmeans or none, got %q", c.Method)
+		return fmt.Errorf("method: expected random, dos, both, kmeans, matmul or none, got %q", c.Method)
 	}
 	if _, err := models.Lookup(c.Network); err != nil {
 		return fmt.Errorf("network: %w", err)
@@ -218,7 +229,24 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 			NInit: dcfg.KMeans.NInit, KMeansIters: dcfg.KMeans.Iters},
 	}
 	r.res = res
-	if cfg.Method != MethodNone {
+	if cfg.Method == MethodMatmul {
+		be, info, err := backend.New(cfg.Backend)
+		if err != nil {
+			return nil, err
+		}
+		defer be.Finalize()
+		if info.Notice != "" {
+			fmt.Fprintln(log, info.Notice)
+		}
+		r.be = be
+		res.Backend, res.Device = info.Name, strings.Join(info.Devices, ", ")
+		if info.Config != "" {
+			res.Backend += ":" + info.Config
+		}
+		if err := r.measureMatmul(res); err != nil {
+			return nil, err
+		}
+	} else if cfg.Method != MethodNone {
 		n, err := models.CountParams(arch, cfg.Classes+1, [3]int{cfg.Image, cfg.Image, 3})
 		if err != nil {
 			return nil, err

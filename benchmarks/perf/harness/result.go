@@ -152,9 +152,11 @@ type Result struct {
 	// DOSOverRandom is DOS.MedianMS / Random.MedianMS.
 	DOSOverRandom float64 `json:"dos_over_random,omitempty"`
 	// Split decomposes the DOS iteration.
-	Split    *Split    `json:"split,omitempty"`
-	Pipeline *Pipeline `json:"pipeline,omitempty"`
-	Memory   Memory    `json:"memory"`
+	Split *Split `json:"split,omitempty"`
+	// Matmul holds the products of MethodMatmul, in the order measured.
+	Matmul   []MatmulTiming `json:"matmul,omitempty"`
+	Pipeline *Pipeline      `json:"pipeline,omitempty"`
+	Memory   Memory         `json:"memory"`
 	// Versions of the toolchain and libraries.
 	Versions map[string]string `json:"versions"`
 	// Programs holds, with Config.Programs, the StableHLO operation counts of each part's program
@@ -216,6 +218,10 @@ func (r *Result) Table(w io.Writer) {
 		r.programsTable(w)
 		return
 	}
+	if len(r.Matmul) > 0 {
+		r.matmulTable(w)
+		return
+	}
 	if r.Random == nil && r.DOS == nil && r.Split == nil {
 		fmt.Fprintf(w, "%s: pipeline only, %dx%dx3 images\n", r.Tool, r.Shapes.Image, r.Shapes.Image)
 		r.tail(w)
@@ -250,6 +256,19 @@ func (r *Result) Table(w io.Writer) {
 	if r.DOSOverRandom > 0 {
 		fmt.Fprintf(w, "DOS / random: %.2fx\n", r.DOSOverRandom)
 	}
+	r.tail(w)
+}
+
+// matmulTable prints the products of MethodMatmul.
+func (r *Result) matmulTable(w io.Writer) {
+	fmt.Fprintf(w, "%s on %s (%s): matrix products, %d timed after %d warm-up\n", r.Tool, r.Backend, r.Device, r.Iters, r.Warmup)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "product\tM x K x N\tmedian ms\tp10 ms\tp90 ms\tGFLOP/s\t")
+	for _, m := range r.Matmul {
+		s, t := m.Shape, m.Timing
+		fmt.Fprintf(tw, "%s\t%dx%dx%d\t%.2f\t%.2f\t%.2f\t%.1f\t\n", s.Name, s.M, s.K, s.N, t.MedianMS, t.P10MS, t.P90MS, m.GFLOPs)
+	}
+	tw.Flush()
 	r.tail(w)
 }
 
@@ -319,6 +338,13 @@ func Compare(w io.Writer, ours, peer *Result) {
 		row("  clustering", ours.Split.Clustering, peer.Split.Clustering)
 		row("  selection", ours.Split.Selection, peer.Split.Selection)
 		row("  training step", ours.Split.Training, peer.Split.Training)
+	}
+	for _, m := range ours.Matmul {
+		for _, pm := range peer.Matmul {
+			if pm.Shape == m.Shape {
+				row(fmt.Sprintf("matmul %s %dx%dx%d", m.Shape.Name, m.Shape.M, m.Shape.K, m.Shape.N), &m.Timing, &pm.Timing)
+			}
+		}
 	}
 	tw.Flush()
 }
