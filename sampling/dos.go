@@ -3,6 +3,9 @@ package sampling
 import (
 	"fmt"
 	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 func init() {
@@ -13,9 +16,15 @@ func init() {
 
 // DOSOptions is the DOS sampler's block (method.dos). Per iteration, Candidates outliers are
 // scored, their normalised features clustered by k-means into batch.ood clusters, and the least
-// uncertain member of each cluster kept.
+// uncertain member of each cluster kept. Every field defaults to the released code's value;
+// the others are the paper's ablations (grid cifar100-ti300k-ablations) or the dual-batch
+// variant's settings.
 type DOSOptions struct {
-	// Candidates per iteration (official: 384 = 300,000/50,000 x 64).
+	// Candidates per iteration (official: 384 = 300,000/50,000 x 64; train_diverse.py sets it
+	// through --size_candidate_ood, the candidates drawn per epoch). The diverse variant reads
+	// an epoch's blocks from one permutation of the pool, so a block larger than the pool over
+	// the epoch's iterations ends the epoch early (the ID and candidate loaders are zipped, as
+	// in the official code).
 	Candidates int `yaml:"candidates"`
 	// NInit is the number of k-means restarts, best by inertia (official: 5; an older commit
 	// used 3).
@@ -25,7 +34,7 @@ type DOSOptions struct {
 	// compiled graph has a fixed number of iterations, after convergence they are no-ops, and
 	// on DOS's 384 x 342 blocks scikit-learn itself converges within 10 (package ondevice tests).
 	Iters int `yaml:"iters"`
-	// Trim drops the Trim candidates with the lowest p_absent before clustering (0 in the
+	// Trim drops the Trim least uncertain candidates (lowest p_absent) before clustering (0 in the
 	// released code; docs/method.md section 2).
 	Trim int `yaml:"trim"`
 	// EmptyClusters is what a Lloyd iteration does with a cluster that no point chose:
@@ -40,10 +49,12 @@ type DOSOptions struct {
 	// Normalize L2-normalises the candidates' features before clustering (true in the paper's
 	// DOS; false in the dual-batch variant).
 	Normalize bool `yaml:"normalize"`
-	// Pick is how a cluster's members are chosen: PickMinPAbs (the smallest p_absent: the
-	// paper's DOS) or PickNearest (nearest the centroid: the dual-batch variant).
+	// Pick is how a cluster's members are chosen: PickMinPAbs (the least uncertain by
+	// Uncertainty, the smallest p_absent by default: the paper's DOS), PickNearest (nearest the
+	// centroid: the dual-batch variant) or PickRandom (uniformly at random: an ablation that
+	// keeps the clusters' diversity but ignores uncertainty; no official code does it).
 	Pick string `yaml:"pick"`
-	// KeepRatio clusters only the fraction of each block with the lowest p_absent (the
+	// KeepRatio clusters only the least uncertain fraction of each block (lowest p_absent: the
 	// dual-batch variant's --ood_ratio, 0.8 in its run scripts); 1 keeps all.
 	KeepRatio float64 `yaml:"keep_ratio"`
 	// Variant is where the candidates come from: VariantDiverse (train_diverse.py, the paper's
@@ -53,12 +64,42 @@ type DOSOptions struct {
 	// augmentation; the picks are trained with it). Method dos-dual sets it with the dual-batch
 	// values of Normalize, Pick, KeepRatio and NInit.
 	Variant string `yaml:"variant"`
+	// Uncertainty is the score that ranks the candidates for Pick min-pabs, Trim and KeepRatio
+	// (smallest first): UncertaintyAbsent (p_absent, the paper's DOS; needs method.outputs K+1),
+	// or, for a network without the absent class, UncertaintyEnergy (-logsumexp of the logits,
+	// the official get_energy_weight: method dos-energy), UncertaintyMaxLogit (-max logit) or
+	// UncertaintyMSP (1 - max softmax, get_msp_weight). config.yaml leaves it out at its
+	// default (MarshalYAML), so runs that keep p_absent keep the ID they had before it existed.
+	Uncertainty string `yaml:"uncertainty"`
+}
+
+// dosFields is DOSOptions without its YAML method, to encode the fields.
+type dosFields DOSOptions
+
+// MarshalYAML writes the block's fields, leaving out uncertainty where it is the default
+// (absent): reading the block back gives the default again, so the run is the same, and a run
+// that keeps the default has the ID it had before the option existed.
+func (o DOSOptions) MarshalYAML() (any, error) {
+	var n yaml.Node
+	if err := n.Encode(dosFields(o)); err != nil {
+		return nil, err
+	}
+	if o.Uncertainty == UncertaintyAbsent {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "uncertainty" {
+				n.Content = append(n.Content[:i], n.Content[i+2:]...)
+				break
+			}
+		}
+	}
+	return &n, nil
 }
 
 // Values of DOSOptions.Pick and DOSOptions.Variant.
 const (
 	PickMinPAbs      = "min-pabs"
 	PickNearest      = "nearest"
+	PickRandom       = "random"
 	VariantDiverse   = "diverse"
 	VariantDualBatch = "dual-batch"
 )
@@ -71,10 +112,11 @@ const (
 
 // DefaultDOSOptions returns the released code's settings (github.com/lygjwy/DOS, HEAD 47ba80f,
 // train_diverse.py): 384 candidates, scikit-learn KMeans(n_init=5) with its empty-cluster
-// relocation, no trimming; 30 unrolled Lloyd iterations.
+// relocation, no trimming, normalised features, k = batch.ood clusters, the member with the
+// smallest p_absent per cluster; 30 unrolled Lloyd iterations.
 func DefaultDOSOptions() *DOSOptions {
 	return &DOSOptions{Candidates: 384, NInit: 5, Iters: DefaultKMeansIters, Trim: 0, EmptyClusters: EmptyRelocate,
-		Clusters: 0, Normalize: true, Pick: PickMinPAbs, KeepRatio: 1, Variant: VariantDiverse}
+		Clusters: 0, Normalize: true, Pick: PickMinPAbs, KeepRatio: 1, Variant: VariantDiverse, Uncertainty: UncertaintyAbsent}
 }
 
 // Check implements Options.
@@ -82,6 +124,8 @@ func (o *DOSOptions) Check(run RunShape) []Problem {
 	var ps []Problem
 	if o.Candidates < run.OODBatch {
 		ps = append(ps, problemf("candidates", "want >= batch.ood %d (one cluster per selected outlier), found %d", run.OODBatch, o.Candidates))
+	} else if run.MaxPool > 0 && o.Candidates > run.MaxPool {
+		ps = append(ps, problemf("candidates", "want <= caps.max_pool %d (a block is drawn from the pool), found %d", run.MaxPool, o.Candidates))
 	}
 	if o.NInit < 1 {
 		ps = append(ps, problemf("n_init", "want >= 1, found %d", o.NInit))
@@ -95,8 +139,18 @@ func (o *DOSOptions) Check(run RunShape) []Problem {
 	if !slices.Contains([]string{EmptyRelocate, EmptyKeep}, o.EmptyClusters) {
 		ps = append(ps, problemf("empty_clusters", "want one of %s, %s, found %q", EmptyRelocate, EmptyKeep, o.EmptyClusters))
 	}
-	if !slices.Contains([]string{PickMinPAbs, PickNearest}, o.Pick) {
-		ps = append(ps, problemf("pick", "want one of %s, %s, found %q", PickMinPAbs, PickNearest, o.Pick))
+	if !slices.Contains([]string{PickMinPAbs, PickNearest, PickRandom}, o.Pick) {
+		ps = append(ps, problemf("pick", "want one of %s, %s, %s, found %q", PickMinPAbs, PickNearest, PickRandom, o.Pick))
+	}
+	switch {
+	case !slices.Contains(Uncertainties(), o.Uncertainty):
+		ps = append(ps, problemf("uncertainty", "want one of %s, found %q", strings.Join(Uncertainties(), ", "), o.Uncertainty))
+	case o.Uncertainty == UncertaintyAbsent && run.NoAbsentClass:
+		ps = append(ps, problemf("uncertainty", "%s (p_absent) needs a network with the absent class (method.outputs K+1); "+
+			"for K outputs want one of %s, %s, %s", UncertaintyAbsent, UncertaintyEnergy, UncertaintyMaxLogit, UncertaintyMSP))
+	case o.Uncertainty != UncertaintyAbsent && !run.NoAbsentClass:
+		ps = append(ps, problemf("uncertainty", "%s is computed over all outputs, the absent class's too: with method.outputs K+1 "+
+			"want %s (p_absent), found %q", o.Uncertainty, UncertaintyAbsent, o.Uncertainty))
 	}
 	if !slices.Contains([]string{VariantDiverse, VariantDualBatch}, o.Variant) {
 		ps = append(ps, problemf("variant", "want one of %s, %s, found %q", VariantDiverse, VariantDualBatch, o.Variant))
@@ -131,6 +185,8 @@ func (o *DOSOptions) Config(oodBatch int) DOSConfig {
 	c.Clusters = o.Clusters
 	c.RawFeatures = !o.Normalize
 	c.PickNearest = o.Pick == PickNearest
+	c.PickRandom = o.Pick == PickRandom
+	c.Uncertainty = o.Uncertainty
 	if o.KeepRatio < 1 {
 		c.Keep = int(float64(o.Candidates) * o.KeepRatio) // int(candidate_ood_size * ood_ratio)
 	}
@@ -150,6 +206,25 @@ const (
 	// DiagPAbsAll is the mean p_abs of all candidates of the block.
 	DiagPAbsAll = "pabs_all"
 )
+
+// DiagUncertaintyPicks and DiagUncertaintyAll name the mean selection uncertainty of the picks
+// and of the whole block for an uncertainty kind (DOSOptions.Uncertainty): DiagPAbsPicks and
+// DiagPAbsAll for p_abs, "<kind>_picks" and "<kind>_all" for the others (energy_picks: the
+// mean of -logsumexp), so that no plot draws energies on a p_abs axis.
+func DiagUncertaintyPicks(kind string) string {
+	if kind == UncertaintyAbsent || kind == "" {
+		return DiagPAbsPicks
+	}
+	return kind + "_picks"
+}
+
+// DiagUncertaintyAll: see DiagUncertaintyPicks.
+func DiagUncertaintyAll(kind string) string {
+	if kind == UncertaintyAbsent || kind == "" {
+		return DiagPAbsAll
+	}
+	return kind + "_all"
+}
 
 // DOS is the diverse outlier sampler (train_diverse.py in the DOS code). Per epoch the candidates
 // are a fresh random permutation of the pool (Select), cut by the runner into blocks of
@@ -236,7 +311,9 @@ func (d *DOS) StepUniforms(epoch, step int) []float32 {
 	return d.cfg.HostUniforms(derivedRNG(d.seed, streamDOSStep, epoch, step))
 }
 
-// Diagnostics implements InGraph.
+// Diagnostics implements InGraph: the inertia, the empty clusters, and the mean selection
+// uncertainty of the picks and of the block (p_abs by default; DiagUncertaintyPicks).
 func (d *DOS) Diagnostics() []string {
-	return []string{DiagInertia, DiagEmptyClusters, DiagPAbsPicks, DiagPAbsAll}
+	kind := d.cfg.UncertaintyKind()
+	return []string{DiagInertia, DiagEmptyClusters, DiagUncertaintyPicks(kind), DiagUncertaintyAll(kind)}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 )
 
 // KMeansConfig configures the in-graph K-means (see KMeans).
@@ -97,10 +99,11 @@ type DOSConfig struct {
 	// floor(BatchSize/k) best members; with k > BatchSize clusters 0..BatchSize-1 give one each;
 	// slots left are filled at random, as the official code does.
 	Clusters int
-	// Trim drops the Trim candidates with the lowest p_abs before clustering; they are neither
-	// clustered nor used to fill up. 0 (default) is the released code.
+	// Trim drops the Trim least uncertain candidates (lowest p_abs, by default) before
+	// clustering; they are neither clustered nor used to fill up. 0 (default) is the released
+	// code.
 	Trim int
-	// Keep, when > 0, clusters only the Keep candidates with the lowest p_abs (the dual-batch
+	// Keep, when > 0, clusters only the Keep least uncertain candidates (the dual-batch
 	// variant's int(candidates * ood_ratio)); the others are neither clustered nor used to fill
 	// up. 0 keeps all.
 	Keep int
@@ -108,8 +111,17 @@ type DOSConfig struct {
 	// variant).
 	RawFeatures bool
 	// PickNearest picks from each cluster the members nearest its centroid (the dual-batch
-	// variant) instead of those with the smallest p_abs (the paper's DOS).
+	// variant) instead of the least uncertain ones (the paper's DOS).
 	PickNearest bool
+	// PickRandom picks from each cluster members drawn uniformly at random (an ablation of the
+	// pick rule; no official code does it) instead of the least uncertain ones. It draws one more
+	// random key per clustered candidate (UniformsSize). At most one of PickNearest and
+	// PickRandom is set.
+	PickRandom bool
+	// Uncertainty is the score by which candidates are ranked for Trim and Keep and picked
+	// (smallest first: the least uncertain, most in-distribution-looking outliers): Uncertainty*
+	// of this package; "" means UncertaintyAbsent, the paper's p_abs.
+	Uncertainty string
 	// KMeans configures the clustering; its K is forced to the number of clusters.
 	KMeans KMeansConfig
 }
@@ -118,6 +130,36 @@ type DOSConfig struct {
 // batch size: no trimming, K-means with k = batchSize and 5 restarts (DefaultKMeansConfig).
 func DefaultDOSConfig(candidates, batchSize int) DOSConfig {
 	return DOSConfig{Candidates: candidates, BatchSize: batchSize, KMeans: DefaultKMeansConfig(batchSize)}
+}
+
+// Values of DOSConfig.Uncertainty and DOSOptions.Uncertainty: what "uncertain" means when DOS
+// ranks its candidates. Each is an out-of-distribution weight of the official code's
+// scores/utils.py (higher = more OOD-looking), computed over all outputs of the network.
+const (
+	// UncertaintyAbsent is p_abs = softmax(logits)[K], the probability of the absent class (the
+	// paper's DOS; get_abs_weight). It needs a network with the absent class.
+	UncertaintyAbsent = "absent"
+	// UncertaintyEnergy is the free energy -logsumexp(logits) (get_energy_weight), for a network
+	// without the absent class trained with the energy loss.
+	UncertaintyEnergy = "energy"
+	// UncertaintyMaxLogit is -max(logits), the maximum-logit score negated (no official weight;
+	// the paper's method description allows it where there is no absent class).
+	UncertaintyMaxLogit = "maxlogit"
+	// UncertaintyMSP is 1 - max softmax(logits) (get_msp_weight).
+	UncertaintyMSP = "msp"
+)
+
+// Uncertainties lists the values of DOSConfig.Uncertainty, the paper's first.
+func Uncertainties() []string {
+	return []string{UncertaintyAbsent, UncertaintyEnergy, UncertaintyMaxLogit, UncertaintyMSP}
+}
+
+// UncertaintyKind is the effective Uncertainty: UncertaintyAbsent when it is "".
+func (c DOSConfig) UncertaintyKind() string {
+	if c.Uncertainty == "" {
+		return UncertaintyAbsent
+	}
+	return c.Uncertainty
 }
 
 // K is the number of clusters.
@@ -136,7 +178,8 @@ func (c DOSConfig) PerCluster() int {
 	return 1
 }
 
-// kept is the number of candidates at the low end of the p_abs order that may be clustered.
+// kept is the number of candidates at the low end of the uncertainty order that may be
+// clustered.
 func (c DOSConfig) kept() int {
 	if c.Keep > 0 {
 		return c.Keep
@@ -144,8 +187,8 @@ func (c DOSConfig) kept() int {
 	return c.Candidates
 }
 
-// Clustered is the number of candidates that are clustered: those whose p_abs rank (ascending)
-// is in [Trim, Keep).
+// Clustered is the number of candidates that are clustered: those whose uncertainty rank
+// (ascending) is in [Trim, Keep).
 func (c DOSConfig) Clustered() int { return c.kept() - c.Trim }
 
 // KMeansConfig returns the K-means configuration with K = the number of clusters.
@@ -173,6 +216,10 @@ func (c DOSConfig) Validate() error {
 			"(%d of %d: Trim %d, Keep %d)", c.BatchSize, c.Clustered(), c.Candidates, c.Trim, c.Keep)
 	case c.K() > c.Clustered():
 		return fmt.Errorf("sampling: DOSConfig.Clusters (%d) exceeds the candidates left to cluster (%d)", c.K(), c.Clustered())
+	case c.PickNearest && c.PickRandom:
+		return fmt.Errorf("sampling: DOSConfig.PickNearest and PickRandom are both set: want one pick rule")
+	case !slices.Contains(Uncertainties(), c.UncertaintyKind()):
+		return fmt.Errorf("sampling: DOSConfig.Uncertainty must be one of %s, got %q", strings.Join(Uncertainties(), ", "), c.Uncertainty)
 	}
 	if err := c.KMeansConfig().Validate(c.Clustered()); err != nil {
 		return fmt.Errorf("DOSConfig.KMeans: %w", err)
@@ -181,11 +228,16 @@ func (c DOSConfig) Validate() error {
 }
 
 // UniformsSize is the length of the flat uniforms input of SelectDOS: the K-means uniforms
-// ([NInit, UniformsPerRestart] flattened) followed by one random key per clustered candidate
-// for the fill-up.
+// ([NInit, UniformsPerRestart] flattened), one random key per clustered candidate for the
+// fill-up and, with PickRandom, one more per clustered candidate for the picks. The picks' keys
+// come last, so that the other options draw the same uniforms as before they existed.
 func (c DOSConfig) UniformsSize() int {
 	km := c.KMeansConfig()
-	return km.NInit*km.UniformsPerRestart() + c.Clustered()
+	n := km.NInit*km.UniformsPerRestart() + c.Clustered()
+	if c.PickRandom {
+		n += c.Clustered()
+	}
+	return n
 }
 
 // HostUniforms draws the uniforms input of SelectDOS from rng.

@@ -166,6 +166,9 @@ type RunShape struct {
 	// OODBatch is batch.ood, OutliersPerEpoch method.outliers_per_epoch, MaxPool caps.max_pool
 	// (0: no cap).
 	OODBatch, OutliersPerEpoch, MaxPool int
+	// NoAbsentClass: the network has no absent class (method.outputs K). The zero value is a
+	// network with the absent class (K+1), the default of the in-graph sampler.
+	NoAbsentClass bool
 }
 
 // Problem is one invalid field of an options block.

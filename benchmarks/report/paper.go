@@ -94,6 +94,9 @@ func (c *Comparison) Caption() string {
 	if !c.avg {
 		b.WriteString(" Averages omitted: the table's OOD sets are not the paper's six.")
 	}
+	if hasVariants(c.table.Rows) {
+		b.WriteString(" Rows with a setting (a sweep's values) are not the configuration of the paper's Table 1: no paper numbers beside them.")
+	}
 	if len(c.table.Flags) > 0 {
 		b.WriteString(" " + dagger + ": ours computed from degenerate scores (see the notes below the table).")
 	}
@@ -139,7 +142,10 @@ func (c *Comparison) grid() grid {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', t.Digits, 64) }
 	variants := hasVariants(t.Rows)
 	for _, r := range t.Rows {
+		// Table 1 gives each method at its defaults: a row with a setting (an ablation, a sweep)
+		// is another configuration, with no paper number to put beside it.
 		p, inPaper := c.paper[strings.ToLower(r.Method)]
+		inPaper = inPaper && r.Variant == ""
 		row, rec := rowCells(r, variants)
 		for _, cl := range cols {
 			s := cl.ours(r)

@@ -33,9 +33,10 @@ func TestMethodDefaults(t *testing.T) {
 		"dos":    {"dos", "absent", 1, "K+1", "absent", 0},
 		// The variants beside the paper's table.
 		"dos-dual":      {"dos", "absent", 1, "K+1", "absent", 0},
+		"dos-energy":    {"dos", "energy", 0.1, "K", "energy", 0},
 		"ntom-original": {"greedy", "absent", 1, "K+1", "absent", 100000},
 	}
-	if got := MethodNames(); !slices.Equal(got, []string{"msp", "oe", "energy", "ntom", "share", "poem", "dos", "dos-dual", "ntom-original"}) {
+	if got := MethodNames(); !slices.Equal(got, []string{"msp", "oe", "energy", "ntom", "share", "poem", "dos", "dos-dual", "dos-energy", "ntom-original"}) {
 		t.Errorf("MethodNames() = %v", got)
 	}
 	for name, w := range want {
@@ -56,7 +57,7 @@ func TestMethodDefaults(t *testing.T) {
 		for k := range m.Samplers {
 			blocks = append(blocks, k)
 		}
-		wantBlocks := map[string][]string{"dos": {"dos"}, "dos-dual": {"dos"}, "ntom": {"ntom"}, "ntom-original": {"ntom"}, "poem": {"poem"}}[name]
+		wantBlocks := map[string][]string{"dos": {"dos"}, "dos-dual": {"dos"}, "dos-energy": {"dos"}, "ntom": {"ntom"}, "ntom-original": {"ntom"}, "poem": {"poem"}}[name]
 		if (m.Energy != nil) != (m.Loss == "energy") || !slices.Equal(blocks, wantBlocks) {
 			t.Errorf("%s: wrong hyperparameter blocks: energy %v, sampler blocks %v want %v", name, m.Energy, blocks, wantBlocks)
 		}
@@ -83,12 +84,19 @@ func TestMethodDefaults(t *testing.T) {
 	}
 	d, _ := Defaults("dos")
 	if got := *d.Method.Samplers["dos"].(*sampling.DOSOptions); got != (sampling.DOSOptions{Candidates: 384, NInit: 5, Iters: 30, Trim: 0,
-		EmptyClusters: sampling.EmptyRelocate, Normalize: true, Pick: sampling.PickMinPAbs, KeepRatio: 1, Variant: sampling.VariantDiverse}) {
+		EmptyClusters: sampling.EmptyRelocate, Normalize: true, Pick: sampling.PickMinPAbs, KeepRatio: 1, Variant: sampling.VariantDiverse, Uncertainty: sampling.UncertaintyAbsent}) {
 		t.Errorf("dos block %+v", got)
+	}
+	de, _ := Defaults("dos-energy")
+	wantDE := *d.Method.Samplers["dos"].(*sampling.DOSOptions)
+	wantDE.Uncertainty = sampling.UncertaintyEnergy
+	if got := *de.Method.Samplers["dos"].(*sampling.DOSOptions); got != wantDE || !de.Batch.DropLast {
+		t.Errorf("dos-energy block %+v, drop_last %v; want dos's block with uncertainty energy", got, de.Batch.DropLast)
 	}
 	dd, _ := Defaults("dos-dual")
 	if got := *dd.Method.Samplers["dos"].(*sampling.DOSOptions); got != (sampling.DOSOptions{Candidates: 384, NInit: 1, Iters: 30, Trim: 0,
-		EmptyClusters: sampling.EmptyRelocate, Normalize: false, Pick: sampling.PickNearest, KeepRatio: 0.8, Variant: sampling.VariantDualBatch}) || dd.Batch.DropLast {
+		EmptyClusters: sampling.EmptyRelocate, Normalize: false, Pick: sampling.PickNearest, KeepRatio: 0.8, Variant: sampling.VariantDualBatch,
+		Uncertainty: sampling.UncertaintyAbsent}) || dd.Batch.DropLast {
 		t.Errorf("dos-dual block %+v, drop_last %v", got, dd.Batch.DropLast)
 	}
 	no, _ := Defaults("ntom-original")

@@ -113,7 +113,8 @@ func (r *Run) validateMethod(v *validator) {
 		if o := m.Samplers[spec.Block]; o == nil {
 			v.add(block, "sampler %s needs its block, found none", m.Sampler)
 		} else {
-			for _, p := range o.Check(sampling.RunShape{OODBatch: r.Batch.OOD, OutliersPerEpoch: m.OutliersPerEpoch, MaxPool: r.Caps.MaxPool}) {
+			for _, p := range o.Check(sampling.RunShape{OODBatch: r.Batch.OOD, OutliersPerEpoch: m.OutliersPerEpoch, MaxPool: r.Caps.MaxPool,
+				NoAbsentClass: m.Outputs != OutputsAbsent}) {
 				v.add(block+"."+p.Field, "%s", p.Message)
 			}
 		}

@@ -1,6 +1,7 @@
 package grids
 
 import (
+	"fmt"
 	"maps"
 	"regexp"
 	"strings"
@@ -11,7 +12,7 @@ import (
 
 // TestEmbeddedGrids expands every embedded grid and checks run counts.
 func TestEmbeddedGrids(t *testing.T) {
-	want := map[string]int{"cifar100-ti300k": 21, "cifar10-ti300k": 21, "imagenet1k": 7, "imagenet10": 21, "quick": 21}
+	want := map[string]int{"cifar100-ti300k": 21, "cifar100-ti300k-ablations": 54, "cifar10-ti300k": 21, "imagenet1k": 7, "imagenet10": 21, "quick": 21}
 	names := Names()
 	if len(names) != len(want) {
 		t.Errorf("Names() = %v, want the %d grids %v", names, len(want), want)
@@ -119,11 +120,18 @@ func TestConfigRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRunNames: the embedded grids sweep only method and seed, so their run names stay
+// sweeps lists the embedded grids that sweep more than method and seed (their run names show
+// the swept values); the others keep <method>-s<seed>-<id>.
+var sweeps = map[string]bool{"cifar100-ti300k-ablations": true}
+
+// TestRunNames: the paper's grids sweep only method and seed, so their run names stay
 // <method>-s<seed>-<id> (existing run stores keep their directories).
 func TestRunNames(t *testing.T) {
 	re := regexp.MustCompile(`^[a-z-]+-s[0-9]+-[0-9a-f]{12}$`)
 	for _, name := range Names() {
+		if sweeps[name] {
+			continue // TestAblationsGrid
+		}
 		g, err := Load(name)
 		if err != nil {
 			t.Fatal(err)
@@ -188,5 +196,81 @@ func TestQuickGridSeeds(t *testing.T) {
 	}
 	if three, single := ids(g, 3), ids(g1, 3); !maps.Equal(three, single) {
 		t.Errorf("seed-3 run IDs %v, the single-seed grid's %v", three, single)
+	}
+}
+
+// TestAblationsGrid: each run of cifar100-ti300k-ablations changes at most one part of DOS, its
+// name shows that part and its value, and the row without a setting is the paper's: the dos
+// runs are those of cifar100-ti300k (same IDs), the dos-energy runs differ from them only in
+// the objective and the uncertainty that picks.
+func TestAblationsGrid(t *testing.T) {
+	g, err := Load("cifar100-ti300k-ablations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := g.Expand(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, err := Load("cifar100-ti300k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := config.ParseFilter("method=dos")
+	paper, err := main.Expand(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paperIDs := map[string]bool{}
+	for _, r := range paper {
+		id, _ := r.ID()
+		paperIDs[id] = true
+	}
+	settings := map[string]int{}
+	defaults := map[string]int{}
+	for _, r := range runs {
+		n, err := r.Name()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := r.ID()
+		if len(r.Variant) > 1 {
+			t.Errorf("%s changes %d parts of DOS: %v", n, len(r.Variant), r.Variant)
+		}
+		if len(r.Variant) == 0 {
+			defaults[r.Method.Name]++
+			if want := regexp.MustCompile(`^(dos|dos-energy)-s[0-9]+-[0-9a-f]{12}$`); !want.MatchString(n) {
+				t.Errorf("default run named %s", n)
+			}
+			if r.Method.Name == "dos" && !paperIDs[id] {
+				t.Errorf("%s: not a run of cifar100-ti300k", n)
+			}
+			continue
+		}
+		s := r.Variant[0]
+		settings[s.Key+"="+s.Value]++
+		tag := s.Key[strings.LastIndex(s.Key, ".")+1:] + s.Value // clusters16
+		if s.Value[0] < '0' || s.Value[0] > '9' {
+			tag = s.Key[strings.LastIndex(s.Key, ".")+1:] + "_" + s.Value // pick_random
+		}
+		if !strings.Contains(n, "-s"+fmt.Sprint(r.Seed)+"-"+tag+"-") {
+			t.Errorf("run name %s does not show %s=%s as %s", n, s.Key, s.Value, tag)
+		}
+		if r.Method.Name == "dos" && paperIDs[id] {
+			t.Errorf("%s: an ablation with the paper's ID", n)
+		}
+	}
+	if defaults["dos"] != 3 || defaults["dos-energy"] != 3 {
+		t.Errorf("runs without a setting: %v, want 3 of dos and of dos-energy", defaults)
+	}
+	want := []string{"method.dos.normalize=false", "method.dos.clusters=16", "method.dos.clusters=32", "method.dos.clusters=128",
+		"method.dos.candidates=128", "method.dos.candidates=256", "method.dos.pick=nearest", "method.dos.pick=random"}
+	for _, w := range want {
+		if settings[w] != 6 {
+			t.Errorf("%s: %d runs, want 6 (2 methods x 3 seeds)", w, settings[w])
+		}
+	}
+	if len(settings) != len(want) {
+		t.Errorf("settings %v, want %v", settings, want)
 	}
 }

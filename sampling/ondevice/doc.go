@@ -32,7 +32,7 @@
 // result for an element does not depend on the product's shape; the products with matrices of
 // ones and zeros in gemm's order of summation), reductions summed in index order, the distances as
 // (|c|^2 - 2 c.x) + |x|^2, ties and NaN broken as SimpleGo's ArgMin breaks them, and the
-// inputs (p_abs, the normalised features) computed by the graph fragment SelectDOS uses
+// inputs (the uncertainty DOS ranks by, p_abs by default, and the normalised features) computed by the graph fragment SelectDOS uses
 // (DOSHostInputs). So, for the same inputs and uniforms, the initial centres, clusters,
 // centroids, inertia, picks and diagnostics are the graph's bit for bit, which
 // host_kmeans_test.go checks for products of several shapes, with and without empty clusters

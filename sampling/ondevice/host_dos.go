@@ -19,31 +19,33 @@ type HostDOSSelection struct {
 	// Inertia and EmptyClusters: from the K-means.
 	Inertia       float32
 	EmptyClusters int32
-	// MeanPAbsPicked, MeanPAbsAll: mean p_abs of the selected candidates and of the block.
+	// MeanPAbsPicked, MeanPAbsAll: mean selection uncertainty (p_abs by default) of the selected
+	// candidates and of the block.
 	MeanPAbsPicked, MeanPAbsAll float32
 }
 
 // DOSHostInputs adds to a graph the values HostSelectDOS reads, from the model's outputs on the
-// candidate block (logits [C, K+1], features [C, D]): p_abs [C] and the features to cluster
-// [C, D] (L2-normalised unless cfg.RawFeatures). They are computed by the graph fragment that
-// SelectDOS uses, so on any backend they are the values SelectDOS clusters.
-func DOSHostInputs(logits, features *Node, cfg sampling.DOSConfig) (pAbs, feats *Node) {
+// candidate block (logits [C, outputs], features [C, D]): the uncertainty [C] (p_abs by default;
+// cfg.Uncertainty, see Uncertainty) and the features to cluster [C, D] (L2-normalised unless
+// cfg.RawFeatures). They are computed by the graph fragment that SelectDOS uses, so on any
+// backend they are the values SelectDOS ranks and clusters.
+func DOSHostInputs(logits, features *Node, cfg sampling.DOSConfig) (unc, feats *Node) {
 	return dosInputs(logits, features, cfg)
 }
 
-// HostSelectDOS is SelectDOS on the host, from the values of DOSHostInputs (pAbs [C], feats
-// [C*d] row-major) and the uniforms of cfg.HostUniforms. For the same inputs and uniforms it
-// returns what SelectDOS returns on the pure-Go backend, bit for bit: the clustering is
-// HostKMeans, and the ranks, picks and fill-up are the graph's comparisons and counts. A
-// configuration or input that does not fit is an error.
-func HostSelectDOS(pAbs, feats []float32, d int, uniforms []float32, cfg sampling.DOSConfig) (HostDOSSelection, error) {
+// HostSelectDOS is SelectDOS on the host, from the values of DOSHostInputs (unc [C]: the
+// uncertainty, p_abs by default; feats [C*d] row-major) and the uniforms of cfg.HostUniforms.
+// For the same inputs and uniforms it returns what SelectDOS returns on the pure-Go backend, bit
+// for bit: the clustering is HostKMeans, and the ranks, picks and fill-up are the graph's
+// comparisons and counts. A configuration or input that does not fit is an error.
+func HostSelectDOS(unc, feats []float32, d int, uniforms []float32, cfg sampling.DOSConfig) (HostDOSSelection, error) {
 	if err := cfg.Validate(); err != nil {
 		return HostDOSSelection{}, err
 	}
 	c, b, m := cfg.Candidates, cfg.BatchSize, cfg.Clustered()
 	switch {
-	case len(pAbs) != c:
-		return HostDOSSelection{}, fmt.Errorf("ondevice.HostSelectDOS: %d p_abs values, want one per candidate (%d)", len(pAbs), c)
+	case len(unc) != c:
+		return HostDOSSelection{}, fmt.Errorf("ondevice.HostSelectDOS: %d uncertainty values, want one per candidate (%d)", len(unc), c)
 	case d < 1 || len(feats) != c*d:
 		return HostDOSSelection{}, fmt.Errorf("ondevice.HostSelectDOS: %d feature values, want %d candidates x %d", len(feats), c, d)
 	case len(uniforms) != cfg.UniformsSize():
@@ -51,14 +53,14 @@ func HostSelectDOS(pAbs, feats []float32, d int, uniforms []float32, cfg samplin
 	}
 	km := cfg.KMeansConfig()
 	nKM := km.NInit * km.UniformsPerRestart()
-	keys := uniforms[nKM : nKM+m]
+	keys := uniforms[nKM : nKM+m] // the fill-up's; with PickRandom the picks' follow
 
-	// Candidates to cluster: all, or those whose p_abs rank (ascending, ties by row) is in
+	// Candidates to cluster: all, or those whose uncertainty rank (ascending, ties by row) is in
 	// [Trim, Trim+m), in block order.
 	clustered := make([]int32, 0, m)
 	if m < c {
 		for i := range c {
-			if r := ascendingRankOf(pAbs, i, nil); r >= cfg.Trim && r < cfg.Trim+m {
+			if r := ascendingRankOf(unc, i, nil); r >= cfg.Trim && r < cfg.Trim+m {
 				clustered = append(clustered, int32(i))
 			}
 		}
@@ -67,10 +69,10 @@ func HostSelectDOS(pAbs, feats []float32, d int, uniforms []float32, cfg samplin
 			clustered = append(clustered, int32(i))
 		}
 	}
-	pSub := make([]float32, m)
+	uSub := make([]float32, m)
 	featSub := make([]float32, m*d)
 	for i, row := range clustered {
-		pSub[i] = pAbs[row]
+		uSub[i] = unc[row]
 		copy(featSub[i*d:(i+1)*d], feats[int(row)*d:(int(row)+1)*d])
 	}
 
@@ -80,9 +82,12 @@ func HostSelectDOS(pAbs, feats []float32, d int, uniforms []float32, cfg samplin
 	}
 
 	// The picks: the PerCluster best members of each of the first min(k, BatchSize) clusters, by
-	// p_abs or by distance to the centroid (ties: lowest row).
-	crit := pSub
-	if cfg.PickNearest {
+	// uncertainty, by distance to the centroid or by random key (ties: lowest row).
+	crit := uSub
+	switch {
+	case cfg.PickRandom:
+		crit = uniforms[nKM+m : nKM+2*m]
+	case cfg.PickNearest:
 		crit = make([]float32, m)
 		for i := range m {
 			f := featSub[i*d : (i+1)*d]
@@ -152,7 +157,7 @@ func HostSelectDOS(pAbs, feats []float32, d int, uniforms []float32, cfg samplin
 	picked := make([]float32, b)
 	for s, l := range local {
 		indices[s] = clustered[l]
-		picked[s] = pSub[l]
+		picked[s] = uSub[l]
 	}
 	return HostDOSSelection{
 		Indices:        indices,
@@ -161,7 +166,7 @@ func HostSelectDOS(pAbs, feats []float32, d int, uniforms []float32, cfg samplin
 		Inertia:        res.Inertia,
 		EmptyClusters:  res.EmptyClusters,
 		MeanPAbsPicked: mean32(picked),
-		MeanPAbsAll:    mean32(pAbs),
+		MeanPAbsAll:    mean32(unc),
 	}, nil
 }
 
