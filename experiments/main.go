@@ -293,14 +293,9 @@ func dryRun(w io.Writer, g *config.Grid, runs []*config.Run, outDir, dataDir str
 	fmt.Fprintln(tw, "  run\tid\tstatus")
 	counts := map[store.State]int{}
 	for _, r := range runs {
-		d, err := st.Dir(g.Name, r)
+		d, s, err := runStatus(st, g.Name, r)
 		if err != nil {
 			return err
-		}
-		s, err := d.Status(store.LockOptions{})
-		if err != nil {
-			// One unreadable run (a damaged metrics.jsonl, say) must not hide the others.
-			s = store.Status{State: store.Corrupt, Err: err}
 		}
 		counts[s.State]++
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", filepath.Base(d.Path), d.ID, s)

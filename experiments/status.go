@@ -29,13 +29,9 @@ func printStatus(ctx context.Context, stdout, stderr io.Writer, g *config.Grid, 
 	}
 	counts := map[store.State]int{}
 	for _, r := range runs {
-		d, err := st.Dir(g.Name, r)
+		d, s, err := runStatus(st, g.Name, r)
 		if err != nil {
 			return err
-		}
-		s, err := d.Status(store.LockOptions{})
-		if err != nil {
-			s = store.Status{State: store.Corrupt, Err: err}
 		}
 		counts[s.State]++
 		if len(tasks) > 0 {
@@ -56,4 +52,18 @@ func printStatus(ctx context.Context, stdout, stderr io.Writer, g *config.Grid, 
 		fmt.Fprintln(stderr, "experiments: slurm:", w)
 	}
 	return nil
+}
+
+// runStatus returns a run's directory and state in the store. A run whose files cannot be read
+// (a damaged metrics.jsonl, say) is Corrupt, so that it does not hide the others.
+func runStatus(st *store.Store, grid string, r *config.Run) (*store.RunDir, store.Status, error) {
+	d, err := st.Dir(grid, r)
+	if err != nil {
+		return nil, store.Status{}, err
+	}
+	s, err := d.Status(store.LockOptions{})
+	if err != nil {
+		s = store.Status{State: store.Corrupt, Err: err}
+	}
+	return d, s, nil
 }

@@ -111,13 +111,7 @@ func newConvPlan(in, kernel, out shapes.Shape, p *convParams) (*convPlan, error)
 			off += idx[i] * one(p.kernelDilations, i) * c.xStrides[i+1]
 		}
 		c.offTable[o] = off
-		for i := s - 1; i >= 0; i-- {
-			idx[i]++
-			if idx[i] < c.kdims[i] {
-				break
-			}
-			idx[i] = 0
-		}
+		nextIndex(idx, c.kdims)
 	}
 	// Consecutive kernel offsets along the last spatial axis (kernel dilation 1) read
 	// consecutive positions of the padded input: one run of several offsets' channels.
@@ -219,15 +213,7 @@ func (c *convPlan) padInput(x, input []float32) {
 					dst += (lo(s-1) + i0) * c.cin
 					copy(x[dst:dst+(i1-i0)*c.cin], input[src+i0*c.cin:src+i1*c.cin])
 				}
-				i := s - 2
-				for ; i >= 0; i-- {
-					idx[i]++
-					if idx[i] < dims[i] {
-						break
-					}
-					idx[i] = 0
-				}
-				if i < 0 {
+				if !nextIndex(idx[:s-1], dims[:s-1]) {
 					break
 				}
 			}
@@ -262,15 +248,7 @@ func (c *convPlan) padInput(x, input []float32) {
 					}
 				}
 			}
-			i := s - 1
-			for ; i >= 0; i-- {
-				idx[i]++
-				if idx[i] < dims[i] {
-					break
-				}
-				idx[i] = 0
-			}
-			if i < 0 {
+			if !nextIndex(idx, dims) {
 				break
 			}
 		}
@@ -323,19 +301,23 @@ func (s *convSource) Rows(dst []float32, i0, rows, p0, cols int) {
 			o += ch / c.cin
 			ch %= c.cin
 		}
-		// Next output position.
-		for i := sp - 1; i >= 0; i-- {
-			idx[i]++
-			if idx[i] < c.odims[i] {
-				break
-			}
-			idx[i] = 0
-			if i == 0 {
-				b++
-			}
-		}
-		if sp == 0 {
+		// Next output position; past the last one of an image, the next image.
+		if !nextIndex(idx[:sp], c.odims[:sp]) {
 			b++
 		}
 	}
+}
+
+// nextIndex advances idx, a position in a row-major array of dimensions dims (the last index
+// fastest), to the next position. It returns false when idx was the last position: idx is then
+// back at all zeros. With no dimensions there is one position, and it returns false.
+func nextIndex(idx, dims []int) bool {
+	for i := len(idx) - 1; i >= 0; i-- {
+		idx[i]++
+		if idx[i] < dims[i] {
+			return true
+		}
+		idx[i] = 0
+	}
+	return false
 }
