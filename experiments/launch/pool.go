@@ -230,6 +230,13 @@ func (p *Pool) Run(ctx context.Context, jobs []Job) ([]Result, error) {
 	exited := make(chan Result)
 	var results []Result
 	next, interrupted, killed := 0, false, false
+	// finished records a worker that exited and frees its slot.
+	finished := func(r Result) {
+		running[r.Slot] = nil
+		d.setWorker(r.Slot, nil)
+		results = append(results, r)
+		d.event(fmt.Sprintf("[%s] %s: %s", p.Slots[r.Slot].Label, r.Job.Name, p.finishNote(r)))
+	}
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
 	for {
@@ -272,19 +279,13 @@ func (p *Pool) Run(ctx context.Context, jobs []Job) ([]Result, error) {
 		}
 		select {
 		case r := <-exited:
-			running[r.Slot] = nil
-			d.setWorker(r.Slot, nil)
-			results = append(results, r)
-			d.event(fmt.Sprintf("[%s] %s: %s", p.Slots[r.Slot].Label, r.Job.Name, p.finishNote(r)))
+			finished(r)
 		case <-ctx.Done():
 			if interrupted {
 				// Already forwarded: wait for the workers without spinning.
 				select {
 				case r := <-exited:
-					running[r.Slot] = nil
-					d.setWorker(r.Slot, nil)
-					results = append(results, r)
-					d.event(fmt.Sprintf("[%s] %s: %s", p.Slots[r.Slot].Label, r.Job.Name, p.finishNote(r)))
+					finished(r)
 				case <-kill:
 					if !killed {
 						killed = true

@@ -230,19 +230,10 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 	}
 	r.res = res
 	if cfg.Method == MethodMatmul {
-		be, info, err := backend.New(cfg.Backend)
-		if err != nil {
+		if err := r.openBackend(cfg.Backend, log, res); err != nil {
 			return nil, err
 		}
-		defer be.Finalize()
-		if info.Notice != "" {
-			fmt.Fprintln(log, info.Notice)
-		}
-		r.be = be
-		res.Backend, res.Device = info.Name, strings.Join(info.Devices, ", ")
-		if info.Config != "" {
-			res.Backend += ":" + info.Config
-		}
+		defer r.be.Finalize()
 		if err := r.measureMatmul(res); err != nil {
 			return nil, err
 		}
@@ -268,23 +259,13 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 				return nil, err
 			}
 		} else {
-			be, info, err := backend.New(cfg.Backend)
-			if err != nil {
+			if err := r.openBackend(cfg.Backend, log, res); err != nil {
 				return nil, err
 			}
-			defer be.Finalize()
-			if info.Notice != "" {
-				fmt.Fprintln(log, info.Notice)
-			}
-			r.be = be
+			defer r.be.Finalize()
 			if err := r.chooseSelection(res); err != nil {
 				return nil, err
 			}
-			res.Backend = info.Name
-			if info.Config != "" {
-				res.Backend += ":" + info.Config
-			}
-			res.Device = strings.Join(info.Devices, ", ")
 			if err := r.makeInputs(); err != nil {
 				return nil, err
 			}
@@ -309,6 +290,24 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 }
 
 // chooseSelection decides where the DOS selection runs (Config.Selection) and records it.
+// openBackend starts the backend the measurements run on (r.be, which the caller finalises),
+// prints its notice to log and records its name and devices in res.
+func (r *runner) openBackend(name string, log io.Writer, res *Result) error {
+	be, info, err := backend.New(name)
+	if err != nil {
+		return err
+	}
+	if info.Notice != "" {
+		fmt.Fprintln(log, info.Notice)
+	}
+	r.be = be
+	res.Backend, res.Device = info.Name, strings.Join(info.Devices, ", ")
+	if info.Config != "" {
+		res.Backend += ":" + info.Config
+	}
+	return nil
+}
+
 func (r *runner) chooseSelection(res *Result) error {
 	h, ok := train.HostSelection(r.be, r.model.InGraph)
 	switch r.cfg.Selection {
