@@ -284,11 +284,11 @@ func (d *DOS) Request(int) Request { return Request{} }
 // random.sample(range(pool), candidate_ood_size) per iteration), concatenated.
 func (d *DOS) Select(epoch int, _ Scores) ([]int32, error) {
 	if !d.dual {
-		return samplePool(derivedRNG(d.seed, streamDOSPermutation, epoch, 0), d.pool, d.pool), nil
+		return SamplePool(derivedRNG(d.seed, streamDOSPermutation, epoch, 0), d.pool, d.pool), nil
 	}
 	out := make([]int32, 0, d.iters*d.cfg.Candidates)
 	for it := range d.iters {
-		out = append(out, samplePool(derivedRNG(d.seed, streamDOSPermutation, epoch, it+1), d.pool, d.cfg.Candidates)...)
+		out = append(out, SamplePool(derivedRNG(d.seed, streamDOSPermutation, epoch, it+1), d.pool, d.cfg.Candidates)...)
 	}
 	return out, nil
 }

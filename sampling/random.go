@@ -37,5 +37,5 @@ func (r *Random) Request(int) Request { return Request{} }
 
 // Select implements Sampler: OutliersPerEpoch distinct rows, a function of (Seed, epoch) only.
 func (r *Random) Select(epoch int, _ Scores) ([]int32, error) {
-	return samplePool(derivedRNG(r.seed, streamRandom, epoch, 0), r.pool, r.per), nil
+	return SamplePool(derivedRNG(r.seed, streamRandom, epoch, 0), r.pool, r.per), nil
 }

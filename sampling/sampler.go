@@ -259,9 +259,9 @@ func splitMix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// samplePool draws n distinct rows of [0, pool) uniformly, in random order (partial
+// SamplePool draws n distinct rows of [0, pool) uniformly, in random order (partial
 // Fisher-Yates over a lazily materialised permutation).
-func samplePool(rng *rand.Rand, pool, n int) []int32 {
+func SamplePool(rng *rand.Rand, pool, n int) []int32 {
 	swapped := make(map[int]int, n)
 	at := func(i int) int {
 		if v, ok := swapped[i]; ok {

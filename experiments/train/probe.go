@@ -13,6 +13,7 @@ import (
 	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/experiments/metrics"
 	"github.com/oodlab/dos/experiments/store"
+	"github.com/oodlab/dos/sampling"
 	"github.com/oodlab/dos/sampling/ondevice"
 )
 
@@ -235,23 +236,7 @@ func (t *Trainer) probeSample(epoch, iter, n int) []int32 {
 	}
 	pool := t.Job.Pool.Len()
 	m := min(max(size-n, 0), pool)
-	rng := rand.New(rand.NewPCG(t.Seed^probeStream, uint64(epoch)<<32|uint64(uint32(iter))))
-	// Partial Fisher-Yates over a lazily materialised permutation of the pool.
-	swapped := map[int]int{}
-	at := func(i int) int {
-		if v, ok := swapped[i]; ok {
-			return v
-		}
-		return i
-	}
-	out := make([]int32, m)
-	for i := range m {
-		j := i + rng.IntN(pool-i)
-		vi, vj := at(i), at(j)
-		swapped[i], swapped[j] = vj, vi
-		out[i] = int32(vj)
-	}
-	return out
+	return sampling.SamplePool(rand.New(rand.NewPCG(t.Seed^probeStream, uint64(epoch)<<32|uint64(uint32(iter)))), pool, m)
 }
 
 // probeScore returns the penultimate features (row-major, float64) and the uncertainty of the
