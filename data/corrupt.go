@@ -78,6 +78,15 @@ func (c *checked) corrupt() error {
 	return &CorruptError{Format: c.format, Err: c.err}
 }
 
+// explain returns the decompressor's failure (corrupt) when there was one, else err: a
+// parser's error over corrupt data is only its symptom.
+func (c *checked) explain(err error) error {
+	if ce := c.corrupt(); ce != nil {
+		return ce
+	}
+	return err
+}
+
 // drain reads the rest of the stream, which makes the decompressor check its
 // trailer (gzip: CRC-32 and length, then whether another member or garbage
 // follows; zlib: Adler-32; zip member: CRC-32 and size). It returns the

@@ -97,14 +97,9 @@ func readMATStruct(path, name string) (*matStruct, error) {
 	if len(b) < 128 {
 		return nil, fmt.Errorf("mat: %s: %d bytes, shorter than the 128-byte header", path, len(b))
 	}
-	var order binary.ByteOrder
-	switch string(b[126:128]) {
-	case "IM":
-		order = binary.LittleEndian
-	case "MI":
-		order = binary.BigEndian
-	default:
-		return nil, fmt.Errorf("mat: %s: endian indicator %q at byte 126, want \"IM\" or \"MI\" (a level-5 MAT-file)", path, b[126:128])
+	order, err := matByteOrder(b[:128])
+	if err != nil {
+		return nil, fmt.Errorf("mat: %s: %w", path, err)
 	}
 	p := &matParser{order: order}
 	rest := b[128:]

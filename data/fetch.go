@@ -384,9 +384,7 @@ func extractTar(archive, root string, gz bool) error {
 	}
 	// fail reports err, or the decompressor's error behind it.
 	fail := func(member string, err error) error {
-		if c := zc.corrupt(); c != nil {
-			err = c
-		}
+		err = zc.explain(err)
 		if member != "" {
 			return fmt.Errorf("archive member %q: %w", member, err)
 		}
@@ -456,9 +454,7 @@ func extractZip(archive, root string) error {
 		zc := newChecked(rc, "zip")
 		err = writeMember(target, zc)
 		rc.Close()
-		if c := zc.corrupt(); c != nil {
-			err = c
-		}
+		err = zc.explain(err)
 		if err != nil {
 			return fmt.Errorf("archive member %q: %w", zf.Name, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"image/color"
 	_ "image/jpeg" // JPEG decoder for image folders
 	_ "image/png"  // PNG decoder for image folders
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -288,21 +287,9 @@ func decodeRGB(data []byte, name string) (pix []uint8, w, h int, err error) {
 			ycbcrToRGB(pix, m, w, h)
 		}
 	case *image.RGBA:
-		for y := range h {
-			for x := range w {
-				s := m.Pix[y*m.Stride+x*4:]
-				i := (y*w + x) * 3
-				pix[i], pix[i+1], pix[i+2] = s[0], s[1], s[2]
-			}
-		}
+		dropAlpha(pix, m.Pix, m.Stride, w, h)
 	case *image.NRGBA:
-		for y := range h {
-			for x := range w {
-				s := m.Pix[y*m.Stride+x*4:]
-				i := (y*w + x) * 3
-				pix[i], pix[i+1], pix[i+2] = s[0], s[1], s[2]
-			}
-		}
+		dropAlpha(pix, m.Pix, m.Stride, w, h)
 	default:
 		for y := range h {
 			for x := range w {
@@ -313,6 +300,17 @@ func decodeRGB(data []byte, name string) (pix []uint8, w, h int, err error) {
 		}
 	}
 	return pix, w, h, nil
+}
+
+// dropAlpha copies the R, G and B bytes of 4-byte pixels (rows stride bytes apart) into dst.
+func dropAlpha(dst, src []uint8, stride, w, h int) {
+	for y := range h {
+		for x := range w {
+			s := src[y*stride+x*4:]
+			i := (y*w + x) * 3
+			dst[i], dst[i+1], dst[i+2] = s[0], s[1], s[2]
+		}
+	}
 }
 
 // isImageFile reports whether name has an image extension torchvision's
@@ -356,29 +354,24 @@ func OpenImageFolder(root string, t Transform) (*FolderImages, error) {
 	}
 	sort.Strings(fi.Classes)
 	for ci, cl := range fi.Classes {
-		var files []string
-		err := filepath.WalkDir(filepath.Join(root, cl), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && isImageFile(p) {
-				files = append(files, p)
-			}
-			return nil
-		})
+		files, err := imageFiles(filepath.Join(root, cl))
 		if err != nil {
 			return nil, fmt.Errorf("image folder: %w", err)
 		}
-		sort.Strings(files)
-		for _, f := range files {
-			fi.Files = append(fi.Files, f)
-			fi.labels = append(fi.labels, int32(ci))
-		}
+		fi.add(files, int32(ci))
 	}
 	if len(fi.Files) == 0 {
 		return nil, fmt.Errorf("image folder %s: no .jpg/.jpeg/.png files in class sub-folders (found %d sub-folders)", root, len(fi.Classes))
 	}
 	return fi, nil
+}
+
+// add appends files, all of class label.
+func (f *FolderImages) add(files []string, label int32) {
+	f.Files = append(f.Files, files...)
+	for range files {
+		f.labels = append(f.labels, label)
+	}
 }
 
 // NewFileImages builds a lazily decoded set from an explicit file list

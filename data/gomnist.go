@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 
@@ -102,12 +103,9 @@ func goMNISTBuildVersion() string {
 func moduleCaches() []string {
 	var caches []string
 	add := func(c string) {
-		for _, have := range caches {
-			if have == c {
-				return
-			}
+		if !slices.Contains(caches, c) {
+			caches = append(caches, c)
 		}
-		caches = append(caches, c)
 	}
 	if c := os.Getenv("GOMODCACHE"); c != "" {
 		add(c)

@@ -44,10 +44,7 @@ func ReadIDX(path string) (shape []int, values []uint8, err error) {
 	}
 	// fail reports err, or the decompressor's error behind it.
 	fail := func(format string, args ...any) error {
-		if c := zc.corrupt(); c != nil {
-			return fmt.Errorf("idx: %s: %w", path, c)
-		}
-		return fmt.Errorf("idx: %s: "+format, append([]any{path}, args...)...)
+		return fmt.Errorf("idx: %s: %w", path, zc.explain(fmt.Errorf(format, args...)))
 	}
 	var magic [4]byte
 	if _, err := io.ReadFull(r, magic[:]); err != nil {

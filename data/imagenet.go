@@ -141,10 +141,7 @@ func openImageNet(set, dir, split string, sel classSel, t Transform) (*FolderIma
 			if len(files) == 0 {
 				return nil, fmt.Errorf("%s train: %s holds no .JPEG/.png file", set, filepath.Join(trainRoot, c))
 			}
-			fi.Files = append(fi.Files, files...)
-			for range files {
-				fi.labels = append(fi.labels, index[c])
-			}
+			fi.add(files, index[c])
 		}
 		return fi, nil
 	}
@@ -156,10 +153,7 @@ func openImageNet(set, dir, split string, sel classSel, t Transform) (*FolderIma
 			if err != nil {
 				return nil, fmt.Errorf("%s val: synset %s: %w (validation sorted per synset: every selected synset needs its folder)", set, c, err)
 			}
-			fi.Files = append(fi.Files, files...)
-			for range files {
-				fi.labels = append(fi.labels, index[c])
-			}
+			fi.add(files, index[c])
 		}
 	} else if err := fi.addFlatVal(set, root, valRoot, index); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -150,28 +151,16 @@ func TestImageNetFlatValLabels(t *testing.T) {
 	}
 	for i, f := range fi.Files {
 		// WriteImageNetTree numbers image k of round r as r*13 + position of the synset + 1.
-		var n int
-		if _, err := fmtSscanVal(filepath.Base(f), &n); err != nil {
-			t.Fatal(err)
+		m := valName.FindStringSubmatch(filepath.Base(f))
+		if m == nil {
+			t.Fatalf("%s: not a validation image name", f)
 		}
+		n, _ := strconv.Atoi(m[1])
 		want := all[(n-1)%13]
 		if got := fi.Classes[fi.Labels()[i]]; got != want {
 			t.Errorf("%s: synset %s, want %s", f, got, want)
 		}
 	}
-}
-
-func fmtSscanVal(name string, n *int) (int, error) {
-	m := valName.FindStringSubmatch(name)
-	if m == nil {
-		return 0, os.ErrInvalid
-	}
-	v := 0
-	for _, c := range m[1] {
-		v = v*10 + int(c-'0')
-	}
-	*n = v
-	return 1, nil
 }
 
 // TestImageNetMissing names exactly what a user must add.

@@ -62,13 +62,7 @@ type MatVar struct {
 }
 
 // Len returns the number of elements.
-func (v *MatVar) Len() int {
-	n := 1
-	for _, d := range v.Dims {
-		n *= d
-	}
-	return n
-}
+func (v *MatVar) Len() int { return shapeLen(v.Dims) }
 
 // Float64s returns the real part as float64 values in column-major order.
 func (v *MatVar) Float64s() ([]float64, error) {
@@ -143,14 +137,9 @@ func ReadMAT(path string, names ...string) (map[string]*MatVar, error) {
 	if _, err := io.ReadFull(br, hdr); err != nil {
 		return nil, fmt.Errorf("mat: %s: reading the 128-byte header: %w", path, err)
 	}
-	var order binary.ByteOrder
-	switch string(hdr[126:128]) {
-	case "IM":
-		order = binary.LittleEndian
-	case "MI":
-		order = binary.BigEndian
-	default:
-		return nil, fmt.Errorf("mat: %s: endian indicator %q at byte 126, want \"IM\" or \"MI\" (a level-5 MAT-file; v7.3 files are HDF5 and unsupported)", path, hdr[126:128])
+	order, err := matByteOrder(hdr)
+	if err != nil {
+		return nil, fmt.Errorf("mat: %s: %w", path, err)
 	}
 	if v := order.Uint16(hdr[124:]); v != 0x0100 {
 		return nil, fmt.Errorf("mat: %s: version 0x%04x, want 0x0100 (level 5)", path, v)
@@ -231,6 +220,18 @@ func readCompressed(r io.Reader, order binary.ByteOrder, want map[string]bool) (
 		return nil, fmt.Errorf("compressed element: %w", err)
 	}
 	return v, nil
+}
+
+// matByteOrder reads the byte order from the endian indicator of a level-5 MAT-file's 128-byte
+// header.
+func matByteOrder(hdr []byte) (binary.ByteOrder, error) {
+	switch string(hdr[126:128]) {
+	case "IM":
+		return binary.LittleEndian, nil
+	case "MI":
+		return binary.BigEndian, nil
+	}
+	return nil, fmt.Errorf("endian indicator %q at byte 126, want \"IM\" or \"MI\" (a level-5 MAT-file; v7.3 files are HDF5 and unsupported)", hdr[126:128])
 }
 
 func pad8(n int) int { return (n + 7) &^ 7 }

@@ -67,9 +67,13 @@ func OENormalize(name string) (Normalize, bool) {
 // ComputeNormalize returns the per-channel mean and (population) standard
 // deviation of m's pixels on the 0..1 scale.
 func ComputeNormalize(m *Images) Normalize {
-	mean, std := ChannelStats(m)
-	n := Normalize{Mean: make([]float32, m.C), Std: make([]float32, m.C)}
-	for c := range m.C {
+	return statsNormalize(ChannelStats(m))
+}
+
+// statsNormalize turns per-channel statistics on the 0..255 scale into a Normalize.
+func statsNormalize(mean, std []float64) Normalize {
+	n := Normalize{Mean: make([]float32, len(mean)), Std: make([]float32, len(std))}
+	for c := range mean {
 		n.Mean[c] = float32(mean[c] / 255)
 		n.Std[c] = float32(std[c] / 255)
 	}
@@ -79,18 +83,38 @@ func ComputeNormalize(m *Images) Normalize {
 // ChannelStats returns the per-channel mean and population standard
 // deviation of the raw pixels (0..255 scale).
 func ChannelStats(m *Images) (mean, std []float64) {
-	sum := make([]float64, m.C)
-	sq := make([]float64, m.C)
-	for i, p := range m.Pix {
+	s := newChannelSums(m.C)
+	s.add(m.Pix)
+	return s.stats()
+}
+
+// channelSums accumulates the per-channel sums of HWC pixels and of their squares.
+type channelSums struct {
+	sum, sq []float64
+	n       int // pixels added, per channel
+}
+
+func newChannelSums(c int) *channelSums {
+	return &channelSums{sum: make([]float64, c), sq: make([]float64, c)}
+}
+
+func (s *channelSums) add(pix []uint8) {
+	c := len(s.sum)
+	for i, p := range pix {
 		v := float64(p)
-		sum[i%m.C] += v
-		sq[i%m.C] += v * v
+		s.sum[i%c] += v
+		s.sq[i%c] += v * v
 	}
-	cnt := float64(len(m.Pix) / m.C)
-	mean, std = make([]float64, m.C), make([]float64, m.C)
-	for c := range m.C {
-		mean[c] = sum[c] / cnt
-		v := sq[c]/cnt - mean[c]*mean[c]
+	s.n += len(pix) / c
+}
+
+// stats returns the mean and population standard deviation of what was added.
+func (s *channelSums) stats() (mean, std []float64) {
+	cnt := float64(s.n)
+	mean, std = make([]float64, len(s.sum)), make([]float64, len(s.sum))
+	for c := range s.sum {
+		mean[c] = s.sum[c] / cnt
+		v := s.sq[c]/cnt - mean[c]*mean[c]
 		if v > 0 {
 			std[c] = sqrt(v)
 		}
@@ -321,11 +345,7 @@ func (l *Loader) Batch(epoch, iter int) (*Batch, error) {
 						return
 					}
 					box, flip := ResizedCropParams(*l.Aug, l.Seed, l.Stream, epoch, i, rw, rh)
-					out := ResizedCropImage(pix, rw, ic, box, oh, flip)
-					for p, v := range out {
-						ch := p % ic
-						dst[p] = float32(v)*scale[ch] + bias[ch]
-					}
+					normalizeInto(dst, ResizedCropImage(pix, rw, ic, box, oh, flip), scale, bias)
 					continue
 				}
 				var img []uint8
@@ -374,12 +394,18 @@ func AugmentParams(aug Augment, seed, stream uint64, epoch, i, ih, iw, oh, ow in
 	return dy, dx, flip
 }
 
+// normalizeInto writes the HWC pixels of img, scaled and shifted per channel, into dst.
+func normalizeInto(dst []float32, img []uint8, scale, bias []float32) {
+	c := len(scale)
+	for p, v := range img {
+		ch := p % c
+		dst[p] = float32(v)*scale[ch] + bias[ch]
+	}
+}
+
 func (l *Loader) augmentOne(dst []float32, img []uint8, ih, iw, c, oh, ow, epoch, i int, scale, bias []float32) {
 	if l.Aug == nil {
-		for p, v := range img {
-			ch := p % c
-			dst[p] = float32(v)*scale[ch] + bias[ch]
-		}
+		normalizeInto(dst, img, scale, bias)
 		return
 	}
 	dy, dx, flip := AugmentParams(*l.Aug, l.Seed, l.Stream, epoch, i, ih, iw, oh, ow)

@@ -237,36 +237,40 @@ func Lookup(name string) (Spec, error) { return datasets.Lookup(name) }
 // reading it into memory (TI-300K stays memory-mapped, image folders are
 // decoded on demand). Close it with CloseSource when done.
 func Open(name, dir, split string) (Source, error) {
-	s, err := Lookup(name)
+	s, err := lookupSplit(name, split)
 	if err != nil {
 		return nil, err
-	}
-	ok := false
-	for _, sp := range s.Splits {
-		ok = ok || sp == split
-	}
-	if !ok {
-		return nil, fmt.Errorf("%s: split %q does not exist; want one of %s", name, split, strings.Join(s.Splits, ", "))
 	}
 	if Packed(dir, name, split) {
 		return OpenShards(dir, name, split)
 	}
-	if miss := Missing(name, dir); len(miss) > 0 {
-		return nil, fmt.Errorf("%s: missing %s", name, strings.Join(miss, "; "))
-	}
-	return s.open(dir, split)
+	return openOriginal(s, name, dir, split)
 }
 
 // OpenOriginal is Open that ignores packed shards: the set as its publisher's files give it
 // (what tools/data pack reads).
 func OpenOriginal(name, dir, split string) (Source, error) {
-	s, err := Lookup(name)
+	s, err := lookupSplit(name, split)
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(s.Splits, split) {
-		return nil, fmt.Errorf("%s: split %q does not exist; want one of %s", name, split, strings.Join(s.Splits, ", "))
+	return openOriginal(s, name, dir, split)
+}
+
+// lookupSplit returns the registry entry of a data set that has split.
+func lookupSplit(name, split string) (Spec, error) {
+	s, err := Lookup(name)
+	if err != nil {
+		return s, err
 	}
+	if !slices.Contains(s.Splits, split) {
+		return s, fmt.Errorf("%s: split %q does not exist; want one of %s", name, split, strings.Join(s.Splits, ", "))
+	}
+	return s, nil
+}
+
+// openOriginal opens split of s from the publisher's files.
+func openOriginal(s Spec, name, dir, split string) (Source, error) {
 	if miss := missingOriginal(s, name, dir); len(miss) > 0 {
 		return nil, fmt.Errorf("%s: missing %s", name, strings.Join(miss, "; "))
 	}

@@ -2,7 +2,6 @@ package data
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"image"
 	"io"
@@ -108,7 +108,8 @@ type PackOptions struct {
 
 // Pack writes split of the image-folder set src (as data.Open gives it) into shards under
 // PackedDir(dir, set), then writes the index. Shards are written to temporary names and renamed
-// when complete; the index goes last, so an interrupted pack leaves no index and is redone.
+// when complete (atomicfile); the index goes last, so an interrupted pack leaves no index and
+// is redone.
 func Pack(ctx context.Context, src *FolderImages, dir, set, split string, opt PackOptions) (*ShardIndex, error) {
 	if opt.ShardBytes <= 0 {
 		opt.ShardBytes = DefaultShardBytes
@@ -121,71 +122,67 @@ func Pack(ctx context.Context, src *FolderImages, dir, set, split string, opt Pa
 		Classes: src.Classes, Transform: src.Transform}
 	n := src.Len()
 	labels := src.Labels()
-	var sw *shardWriter
-	closeShard := func() error {
-		if sw == nil {
-			return nil
-		}
-		e, err := sw.finish()
-		sw = nil
-		if err != nil {
+	r := &idx.Records
+	for i := 0; i < n; {
+		e := ShardEntry{File: fmt.Sprintf("%s-%05d.tar", split, len(idx.Shards))}
+		path := filepath.Join(out, e.File)
+		var recErr error // a record's error, returned as it is
+		fail := func(err error) error {
+			recErr = err
 			return err
 		}
-		idx.Shards = append(idx.Shards, e)
-		return nil
-	}
-	for i := range n {
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				if sw != nil {
-					sw.abort()
+		err := atomicfile.WriteFunc(path, func(w io.Writer) error {
+			hw := &hashWriter{w: w, h: sha256.New()}
+			tw := tar.NewWriter(hw)
+			for ; i < n; i++ {
+				if i%256 == 0 {
+					if err := ctx.Err(); err != nil {
+						return fail(fmt.Errorf("pack %s %s: stopped at image %d of %d: %w", set, split, i, n, err))
+					}
 				}
-				return nil, fmt.Errorf("pack %s %s: stopped at image %d of %d: %w", set, split, i, n, err)
+				if hw.n >= opt.ShardBytes {
+					break
+				}
+				file := src.Files[i]
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return fail(fmt.Errorf("pack %s %s: %w", set, split, err))
+				}
+				if _, _, err := image.DecodeConfig(bytes.NewReader(b)); err != nil {
+					return fail(fmt.Errorf("pack %s %s: %s: not a readable image: %w", set, split, file, err))
+				}
+				name := file
+				if rel, err := filepath.Rel(src.Root, file); err == nil && src.Root != "" {
+					name = rel
+				}
+				off, err := addRecord(tw, hw, i, name, b, labels[i])
+				if err != nil {
+					return fail(fmt.Errorf("pack %s %s: %s: %w", set, split, path, err))
+				}
+				r.Shard = append(r.Shard, int32(len(idx.Shards)))
+				r.Offset = append(r.Offset, off)
+				r.Size = append(r.Size, int32(len(b)))
+				r.Label = append(r.Label, labels[i])
+				r.CRC32C = append(r.CRC32C, crc32.Checksum(b, castagnoli))
+				r.Name = append(r.Name, name)
+				e.Count++
+				if opt.Progress != nil {
+					opt.Progress(i+1, n)
+				}
 			}
-		}
-		if sw != nil && sw.written >= opt.ShardBytes {
-			if err := closeShard(); err != nil {
-				return nil, err
+			if err := tw.Close(); err != nil {
+				return err
 			}
+			e.Size, e.SHA256 = hw.n, hex.EncodeToString(hw.h.Sum(nil))
+			return nil
+		})
+		if recErr != nil {
+			return nil, recErr
 		}
-		if sw == nil {
-			var err error
-			if sw, err = newShardWriter(out, fmt.Sprintf("%s-%05d.tar", split, len(idx.Shards))); err != nil {
-				return nil, err
-			}
-		}
-		file := src.Files[i]
-		b, err := os.ReadFile(file)
 		if err != nil {
-			sw.abort()
 			return nil, fmt.Errorf("pack %s %s: %w", set, split, err)
 		}
-		if _, _, err := image.DecodeConfig(bytes.NewReader(b)); err != nil {
-			sw.abort()
-			return nil, fmt.Errorf("pack %s %s: %s: not a readable image: %w", set, split, file, err)
-		}
-		name := file
-		if rel, err := filepath.Rel(src.Root, file); err == nil && src.Root != "" {
-			name = rel
-		}
-		off, err := sw.add(i, name, b, labels[i])
-		if err != nil {
-			sw.abort()
-			return nil, fmt.Errorf("pack %s %s: %s: %w", set, split, sw.tmp, err)
-		}
-		r := &idx.Records
-		r.Shard = append(r.Shard, int32(len(idx.Shards)))
-		r.Offset = append(r.Offset, off)
-		r.Size = append(r.Size, int32(len(b)))
-		r.Label = append(r.Label, labels[i])
-		r.CRC32C = append(r.CRC32C, crc32.Checksum(b, castagnoli))
-		r.Name = append(r.Name, name)
-		if opt.Progress != nil {
-			opt.Progress(i+1, n)
-		}
-	}
-	if err := closeShard(); err != nil {
-		return nil, err
+		idx.Shards = append(idx.Shards, e)
 	}
 	js, err := json.Marshal(idx)
 	if err != nil {
@@ -197,23 +194,10 @@ func Pack(ctx context.Context, src *FolderImages, dir, set, split string, opt Pa
 	return idx, nil
 }
 
-// shardWriter writes one tar shard to a temporary file, hashing it.
-type shardWriter struct {
-	dir, name, tmp string
-	f              *os.File
-	bw             *bufio.Writer
-	hash           hashWriter
-	tw             *tar.Writer
-	written        int64
-	count          int
-}
-
+// hashWriter passes writes on to w, hashing and counting them.
 type hashWriter struct {
 	w io.Writer
-	h interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
+	h hash.Hash
 	n int64
 }
 
@@ -224,20 +208,9 @@ func (h *hashWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func newShardWriter(dir, name string) (*shardWriter, error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("pack: %w", err)
-	}
-	sw := &shardWriter{dir: dir, name: name, tmp: f.Name(), f: f, bw: bufio.NewWriterSize(f, 1<<20)}
-	sw.hash = hashWriter{w: sw.bw, h: sha256.New()}
-	sw.tw = tar.NewWriter(&sw.hash)
-	return sw, nil
-}
-
-// add writes record i (the image bytes, then its label) and returns the offset of the image
-// bytes in the shard.
-func (sw *shardWriter) add(i int, name string, b []byte, label int32) (int64, error) {
+// addRecord writes record i (the image bytes, then its label) to a shard's tar writer, whose
+// output hw counts, and returns the offset of the image bytes in the shard.
+func addRecord(tw *tar.Writer, hw *hashWriter, i int, name string, b []byte, label int32) (int64, error) {
 	key := fmt.Sprintf("%08d", i)
 	ext := strings.ToLower(filepath.Ext(name))
 	base := strings.TrimSuffix(filepath.ToSlash(name), filepath.Ext(name))
@@ -245,56 +218,21 @@ func (sw *shardWriter) add(i int, name string, b []byte, label int32) (int64, er
 	// part of the name before the first dot of the last path element).
 	base = strings.ReplaceAll(base, ".", "_")
 	hdr := &tar.Header{Name: key + "/" + base + ext, Mode: 0o644, Size: int64(len(b)), ModTime: time.Unix(0, 0)}
-	if err := sw.tw.WriteHeader(hdr); err != nil { // the header blocks are written at once
+	if err := tw.WriteHeader(hdr); err != nil { // the header blocks are written at once
 		return 0, err
 	}
-	off := sw.hash.n
-	if _, err := sw.tw.Write(b); err != nil {
+	off := hw.n
+	if _, err := tw.Write(b); err != nil {
 		return 0, err
 	}
 	cls := []byte(strconv.Itoa(int(label)))
-	if err := sw.tw.WriteHeader(&tar.Header{Name: key + "/" + base + ".cls", Mode: 0o644, Size: int64(len(cls)), ModTime: time.Unix(0, 0)}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: key + "/" + base + ".cls", Mode: 0o644, Size: int64(len(cls)), ModTime: time.Unix(0, 0)}); err != nil {
 		return 0, err
 	}
-	if _, err := sw.tw.Write(cls); err != nil {
+	if _, err := tw.Write(cls); err != nil {
 		return 0, err
 	}
-	if err := sw.tw.Flush(); err != nil {
-		return 0, err
-	}
-	sw.written = sw.hash.n
-	sw.count++
-	return off, nil
-}
-
-func (sw *shardWriter) finish() (ShardEntry, error) {
-	err := sw.tw.Close()
-	if err == nil {
-		err = sw.bw.Flush()
-	}
-	if err == nil {
-		err = sw.f.Sync()
-	}
-	if cerr := sw.f.Close(); err == nil {
-		err = cerr
-	}
-	final := filepath.Join(sw.dir, sw.name)
-	if err == nil {
-		err = os.Chmod(sw.tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(sw.tmp, final)
-	}
-	if err != nil {
-		os.Remove(sw.tmp)
-		return ShardEntry{}, fmt.Errorf("pack: shard %s: %w", final, err)
-	}
-	return ShardEntry{File: sw.name, Size: sw.hash.n, SHA256: hex.EncodeToString(sw.hash.h.Sum(nil)), Count: sw.count}, nil
-}
-
-func (sw *shardWriter) abort() {
-	sw.f.Close()
-	os.Remove(sw.tmp)
+	return off, tw.Flush()
 }
 
 // ShardError is a problem with a packed set's files; Path names the file.

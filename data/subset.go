@@ -1,9 +1,6 @@
 package data
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // rowsSource is some rows of another Source, in a given order. It gives images as stored too
 // when the source does (RawSource), so that a subset of an image folder can still be
@@ -128,25 +125,15 @@ func ComputeNormalizeSource(src Source) (Normalize, error) {
 		return ComputeNormalize(m), nil
 	}
 	h, w, c := src.Dims()
-	sum, sq := make([]float64, c), make([]float64, c)
+	s := newChannelSums(c)
 	buf := make([]uint8, h*w*c)
 	for i := range src.Len() {
 		if err := src.Image(i, buf); err != nil {
 			return Normalize{}, err
 		}
-		for p, v := range buf {
-			sum[p%c] += float64(v)
-			sq[p%c] += float64(v) * float64(v)
-		}
+		s.add(buf)
 	}
-	n := Normalize{Mean: make([]float32, c), Std: make([]float32, c)}
-	cnt := float64(src.Len() * h * w)
-	for ch := range c {
-		mean := sum[ch] / cnt
-		n.Mean[ch] = float32(mean / 255)
-		n.Std[ch] = float32(math.Sqrt(math.Max(0, sq[ch]/cnt-mean*mean)) / 255)
-	}
-	return n, nil
+	return statsNormalize(s.stats()), nil
 }
 
 // TrainLoaderSource is TrainLoader for any Source with its labels: a fresh shuffle each epoch,

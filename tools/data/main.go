@@ -223,10 +223,8 @@ func splitStats(ctx context.Context, src data.Source, classes int) (SplitReport,
 			sq[p%c] += f * f
 		}
 	}
-	if l, ok := src.(interface{ Labels() []int32 }); ok && classes > 0 {
-		sr.LabelHistogram = histogram(l.Labels(), classes)
-	} else if m, ok := src.(*data.Images); ok && m.Labels != nil && classes > 0 {
-		sr.LabelHistogram = histogram(m.Labels, classes)
+	if labels := data.SourceLabels(src); labels != nil && classes > 0 {
+		sr.LabelHistogram = histogram(labels, classes)
 	}
 	cnt := float64(src.Len() * h * w)
 	sr.Mean, sr.Std = make([]float64, c), make([]float64, c)
