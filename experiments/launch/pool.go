@@ -230,7 +230,7 @@ func (p *Pool) Run(ctx context.Context, jobs []Job) ([]Result, error) {
 	exited := make(chan Result)
 	var results []Result
 	next, interrupted, killed := 0, false, false
-	// finished records a worker that exited and frees its slot.
+	// finished records a worker that exited (or could not start) and frees its slot.
 	finished := func(r Result) {
 		running[r.Slot] = nil
 		d.setWorker(r.Slot, nil)
@@ -242,21 +242,20 @@ func (p *Pool) Run(ctx context.Context, jobs []Job) ([]Result, error) {
 	for {
 		if ctx.Err() == nil {
 			for slot := range running {
-				if running[slot] != nil || next >= len(jobs) {
-					continue
+				// A job whose worker cannot start fails at once, and the slot takes the next.
+				for running[slot] == nil && next < len(jobs) {
+					job := jobs[next]
+					next++
+					w, err := p.start(slot, job, d)
+					if err != nil {
+						finished(Result{Job: job, Slot: slot, Err: err})
+						continue
+					}
+					running[slot] = w
+					d.setWorker(slot, w)
+					d.event(fmt.Sprintf("[%s] start %s on %s", p.Slots[slot].Label, w.job.Name, p.Slots[slot].Device))
+					go func() { exited <- wait(w) }()
 				}
-				w, err := p.start(slot, jobs[next], d)
-				next++
-				if err != nil {
-					r := Result{Job: jobs[next-1], Slot: slot, Err: err}
-					results = append(results, r)
-					d.event(fmt.Sprintf("[%s] %s: %s", p.Slots[slot].Label, r.Job.Name, p.finishNote(r)))
-					continue
-				}
-				running[slot] = w
-				d.setWorker(slot, w)
-				d.event(fmt.Sprintf("[%s] start %s on %s", p.Slots[slot].Label, w.job.Name, p.Slots[slot].Device))
-				go func() { exited <- wait(w) }()
 			}
 		}
 		busy := 0

@@ -242,6 +242,20 @@ func TestPoolRunsJobsSlotsAtATime(t *testing.T) {
 	if !strings.Contains(out.String(), "[w1] bad: FAILED: exit status 1") {
 		t.Errorf("no failure line:\n%s", out.String())
 	}
+	// A worker that cannot start fails its job, and the next job gets the slot.
+	out = &syncBuffer{}
+	p := helperPool(t, "", slots[:1], out)
+	p.Command = filepath.Join(t.TempDir(), "missing")
+	res, err = p.Run(context.Background(), []Job{{Name: "x"}, {Name: "y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Job.Name != "x" || res[1].Job.Name != "y" || res[0].Err == nil || res[1].Err == nil {
+		t.Errorf("unstartable worker: %+v", res)
+	}
+	if !strings.Contains(out.String(), "[w1] x: FAILED: starting worker "+p.Command) {
+		t.Errorf("no failure line:\n%s", out.String())
+	}
 }
 
 // Cancelling stops every running worker with exactly one SIGINT (a second would kill it before
