@@ -50,11 +50,8 @@ func printK8s(stdout, stderr io.Writer, g *config.Grid, runs []*config.Run, loc 
 		grid = inPod(grid)
 		fmt.Fprintf(stderr, "experiments: note: the pods read the grid file at %s: copy %s there\n", grid, loc.gridArg)
 	}
-	args := []string{"--grid", grid, "--out", inPod(loc.outDir), "--data", data}
-	if loc.backend != "" {
-		args = append(args, "--backend", loc.backend)
-	}
-	manifest, err := launch.K8sManifest(launch.ManifestSpec{Grid: g.Name, Options: opts, Tasks: tasks(p.todo), Args: args, Written: time.Now()})
+	pod := locations{gridArg: grid, outDir: inPod(loc.outDir), dataDir: data, dataGiven: true, backend: loc.backend}
+	manifest, err := launch.K8sManifest(launch.ManifestSpec{Grid: g.Name, Options: opts, Tasks: tasks(p.todo), Args: pod.workerArgs(), Written: time.Now()})
 	if err != nil {
 		return cli.Usage(err)
 	}

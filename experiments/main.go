@@ -287,27 +287,12 @@ func printMissing(w io.Writer, missing []missingEntry) {
 
 // dryRun prints each run with its ID and status, and the missing data.
 func dryRun(w io.Writer, g *config.Grid, runs []*config.Run, outDir, dataDir string, missing []missingEntry) error {
-	st := &store.Store{Root: outDir} // not created: a dry run writes nothing
-	fmt.Fprintf(w, "grid %s (%s): %d runs, store %s\n", g.Name, g.File, len(runs), filepath.Join(outDir, g.Name))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  run\tid\tstatus")
-	counts := map[store.State]int{}
-	for _, r := range runs {
-		d, s, err := runStatus(st, g.Name, r)
-		if err != nil {
-			return err
-		}
-		counts[s.State]++
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", filepath.Base(d.Path), d.ID, s)
+	row := func(d *store.RunDir, s store.Status) string {
+		return filepath.Base(d.Path) + "\t" + d.ID + "\t" + s.String()
 	}
-	if err := tw.Flush(); err != nil {
+	if err := printRuns(w, g, runs, outDir, "run\tid\tstatus", row); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "status: %d done, %d partial, %d locked, %d new", counts[store.Done], counts[store.Partial], counts[store.Locked], counts[store.New])
-	if counts[store.Corrupt] > 0 {
-		fmt.Fprintf(w, ", %d corrupt", counts[store.Corrupt])
-	}
-	fmt.Fprintln(w)
 	if err := store.Writable(outDir); err != nil {
 		fmt.Fprintf(w, "store: %v\n", err)
 		return fmt.Errorf("the run store %s cannot be written", outDir)

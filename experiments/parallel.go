@@ -114,7 +114,8 @@ func runParallel(ctx context.Context, stdout io.Writer, g *config.Grid, runs []*
 			failed++
 			msg := workerFailure(r, s)
 			failures = append(failures, fmt.Errorf("%s: %s", d.Path, msg))
-			return "FAILED: " + firstLineOf(msg)
+			line, _, _ := strings.Cut(msg, "\n")
+			return "FAILED: " + line
 		},
 	}
 	_, err = pool.Run(ctx, jobs)
@@ -157,11 +158,6 @@ func workerFailure(r launch.Result, s store.Status) string {
 		msg += "; its last lines:\n  " + strings.Join(tail, "\n  ")
 	}
 	return msg
-}
-
-func firstLineOf(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 // gpuDevices returns the GPUs that --parallel pins workers to, and a note saying where they

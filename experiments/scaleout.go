@@ -189,13 +189,9 @@ type pendingRuns struct {
 func findPending(st *store.Store, grid string, runs []*config.Run) (pendingRuns, error) {
 	var p pendingRuns
 	for _, r := range runs {
-		d, err := st.Dir(grid, r)
+		d, s, err := runStatus(st, grid, r)
 		if err != nil {
 			return p, err
-		}
-		s, err := d.Status(store.LockOptions{})
-		if err != nil {
-			s = store.Status{State: store.Corrupt, Err: err}
 		}
 		switch s.State {
 		case store.Done:

@@ -100,15 +100,16 @@ func submitSlurm(ctx context.Context, stdout, stderr io.Writer, g *config.Grid, 
 	if err != nil {
 		return err
 	}
-	gridArg := loc.gridArg
-	if !embeddedGrid(gridArg) {
+	worker := loc // the tasks' locations: absolute paths
+	worker.outDir = outAbs
+	if !embeddedGrid(loc.gridArg) {
 		// The tasks read the grid as it is now, wherever the file goes meanwhile.
-		b, err := os.ReadFile(gridArg)
+		b, err := os.ReadFile(loc.gridArg)
 		if err != nil {
 			return err
 		}
-		gridArg = filepath.Join(sub, "grid.yaml")
-		if err := atomicfile.Write(gridArg, b); err != nil {
+		worker.gridArg = filepath.Join(sub, "grid.yaml")
+		if err := atomicfile.Write(worker.gridArg, b); err != nil {
 			return err
 		}
 	}
@@ -116,17 +117,12 @@ func submitSlurm(ctx context.Context, stdout, stderr io.Writer, g *config.Grid, 
 	if err != nil {
 		return err
 	}
-	cmd := []string{bin, "--grid", gridArg, "--out", outAbs}
 	if loc.dataGiven {
-		dataAbs, err := filepath.Abs(loc.dataDir)
-		if err != nil {
+		if worker.dataDir, err = filepath.Abs(loc.dataDir); err != nil {
 			return err
 		}
-		cmd = append(cmd, "--data", dataAbs)
 	}
-	if loc.backend != "" {
-		cmd = append(cmd, "--backend", loc.backend)
-	}
+	cmd := append([]string{bin}, worker.workerArgs()...)
 	now := time.Now()
 	tk := tasks(todo)
 	script, err := launch.SlurmScript(launch.ScriptSpec{Grid: g.Name, Options: opts, Tasks: tk, Command: cmd,

@@ -15,18 +15,33 @@ import (
 // Slurm task that runs it and Slurm's state of that task (when squeue, or sacct, can tell).
 // It writes nothing.
 func printStatus(ctx context.Context, stdout, stderr io.Writer, g *config.Grid, runs []*config.Run, outDir string) error {
-	st := &store.Store{Root: outDir}
 	tasks, warnings, err := slurmTasks(ctx, slurmDir(outDir, g.Name))
 	if err != nil {
 		warnings = append(warnings, err.Error())
 	}
-	fmt.Fprintf(stdout, "grid %s (%s): %d runs, store %s\n", g.Name, g.File, len(runs), filepath.Join(outDir, g.Name))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	head, row := "run\tstate", func(d *store.RunDir, s store.Status) string { return filepath.Base(d.Path) + "\t" + s.String() }
 	if len(tasks) > 0 {
-		fmt.Fprintln(tw, "  run\tstate\tslurm task")
-	} else {
-		fmt.Fprintln(tw, "  run\tstate")
+		head, row = "run\tstate\tslurm task", func(d *store.RunDir, s store.Status) string {
+			return filepath.Base(d.Path) + "\t" + s.String() + "\t" + describeTask(tasks[d.ID])
+		}
 	}
+	if err := printRuns(stdout, g, runs, outDir, head, row); err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "experiments: slurm:", w)
+	}
+	return nil
+}
+
+// printRuns prints the grid's line, a table of its runs (the tab-separated columns head names,
+// and row gives for each run from its directory and state in the store at outDir), and the count
+// of runs per state. It writes nothing to the store.
+func printRuns(w io.Writer, g *config.Grid, runs []*config.Run, outDir, head string, row func(*store.RunDir, store.Status) string) error {
+	st := &store.Store{Root: outDir} // not store.Open: reading must not create anything
+	fmt.Fprintf(w, "grid %s (%s): %d runs, store %s\n", g.Name, g.File, len(runs), filepath.Join(outDir, g.Name))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  %s\n", head)
 	counts := map[store.State]int{}
 	for _, r := range runs {
 		d, s, err := runStatus(st, g.Name, r)
@@ -34,23 +49,16 @@ func printStatus(ctx context.Context, stdout, stderr io.Writer, g *config.Grid, 
 			return err
 		}
 		counts[s.State]++
-		if len(tasks) > 0 {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", filepath.Base(d.Path), s, describeTask(tasks[d.ID]))
-		} else {
-			fmt.Fprintf(tw, "  %s\t%s\n", filepath.Base(d.Path), s)
-		}
+		fmt.Fprintf(tw, "  %s\n", row(d, s))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "status: %d done, %d partial, %d locked, %d new", counts[store.Done], counts[store.Partial], counts[store.Locked], counts[store.New])
+	fmt.Fprintf(w, "status: %d done, %d partial, %d locked, %d new", counts[store.Done], counts[store.Partial], counts[store.Locked], counts[store.New])
 	if counts[store.Corrupt] > 0 {
-		fmt.Fprintf(stdout, ", %d corrupt", counts[store.Corrupt])
+		fmt.Fprintf(w, ", %d corrupt", counts[store.Corrupt])
 	}
-	fmt.Fprintln(stdout)
-	for _, w := range warnings {
-		fmt.Fprintln(stderr, "experiments: slurm:", w)
-	}
+	fmt.Fprintln(w)
 	return nil
 }
 

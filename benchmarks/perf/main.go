@@ -28,7 +28,6 @@ import (
 	"github.com/oodlab/dos/benchmarks/perf/harness"
 	"github.com/oodlab/dos/internal/atomicfile"
 	"github.com/oodlab/dos/internal/cli"
-	"github.com/oodlab/dos/internal/gemm"
 	"github.com/oodlab/dos/models/backend"
 )
 
@@ -124,8 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// a time-limited GPU machine): the file holds the partial result until the final one.
 		cfg.Progress = func(r *harness.Result) {
 			if line, err := r.JSON(); err == nil {
-				if err := atomicfile.Write(*jsonPath, append(line, '\n')); err != nil {
-					fmt.Fprintln(stderr, "perf: --json:", err)
+				if err := writeJSON(*jsonPath, line); err != nil {
+					fmt.Fprintln(stderr, "perf:", err)
 				}
 			}
 		}
@@ -156,9 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, string(line))
 	if *jsonPath != "" {
-		if err := atomicfile.Write(*jsonPath, append(line, '\n')); err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
+		return writeJSON(*jsonPath, line)
 	}
 	return nil
 }
@@ -190,9 +187,7 @@ func measure(ctx context.Context, cfg harness.Config, log io.Writer, jsonPath st
 	}
 }
 
-// gemmKernels names the matrix-product kernels this processor runs (internal/gemm).
-func gemmKernels() []string { return gemm.KernelNames() }
-
+// writeJSON writes the JSON line to --json's file.
 func writeJSON(path string, line []byte) error {
 	if err := atomicfile.Write(path, append(line, '\n')); err != nil {
 		return fmt.Errorf("--json: %w", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/oodlab/dos/benchmarks/perf/harness"
 	"github.com/oodlab/dos/internal/cli"
+	"github.com/oodlab/dos/internal/gemm"
 )
 
 // The CPU suite (--suite cpu) sets this project's pure-Go backend against PyTorch on the CPU,
@@ -190,7 +191,7 @@ func runSuite(ctx context.Context, o suiteOptions, stdout, stderr io.Writer, jso
 		}
 	}
 	res.LoadAfter = loadAverage()
-	res.Kernels = gemmKernels()
+	res.Kernels = gemm.KernelNames()
 	printSuite(stdout, res)
 	line, err := json.Marshal(res)
 	if err != nil {

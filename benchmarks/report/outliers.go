@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/oodlab/dos/experiments/store"
 )
@@ -55,9 +53,6 @@ func OutlierMeasures(runs []RunResult) (*Figure, error) {
 	if _, _, err := checkRuns(runs); err != nil {
 		return nil, err
 	}
-	diag := func(key string) func(EpochRecord) (float64, bool) {
-		return func(e EpochRecord) (float64, bool) { v, ok := e.Diagnostics[key]; return v, ok }
-	}
 	t := figureTitle(runs)
 	// One colour per method across the panels, in table order.
 	colour := map[string]int{}
@@ -65,56 +60,28 @@ func OutlierMeasures(runs []RunResult) (*Figure, error) {
 	for _, k := range keys {
 		colour[VariantName(k.method, k.variant)] = len(colour)
 	}
-	div := methodSeries(runs, diag(store.DiagDiversity), nil)
+	div := methodSeries(runs, diagnostic(store.DiagDiversity), nil)
 	var panels []*plot.Plot
 	if len(div) > 0 {
-		p := plot.New()
-		p.Title.Text = "Diversity of the outliers trained on (" + t + ")"
-		p.X.Label.Text = "epoch"
-		p.Y.Label.Text = "Calinski-Harabasz index (unitless)"
-		p.Add(plotter.NewGrid())
-		p.Legend.Top = true
-		for _, s := range div {
-			l, err := plotter.NewLine(s.xys)
-			if err != nil {
-				return nil, fmt.Errorf("report: outlier measures: %s: %w", s.name, err)
-			}
-			l.Color = seriesColor(colour[s.name])
-			l.Width = vg.Points(1.5)
-			p.Add(l)
-			p.Legend.Add(s.name, l)
+		p := newLinePlot("Diversity of the outliers trained on ("+t+")", "epoch", "Calinski-Harabasz index (unitless)")
+		if err := addLines(p, div, colour, "", false); err != nil {
+			return nil, fmt.Errorf("report: outlier measures: %w", err)
 		}
 		headroom(p, len(div))
 		panels = append(panels, p)
 	}
 	for _, kind := range kindsOf(runs) {
-		picks := methodSeries(runs, diag(store.DiagUncertaintyPrefix+kind), nil)
-		pool := methodSeries(runs, diag(store.DiagReferenceUncertaintyPrefix+kind), nil)
+		picks := methodSeries(runs, diagnostic(store.DiagUncertaintyPrefix+kind), nil)
+		pool := methodSeries(runs, diagnostic(store.DiagReferenceUncertaintyPrefix+kind), nil)
 		if len(picks) == 0 && len(pool) == 0 {
 			continue
 		}
-		p := plot.New()
-		p.Title.Text = "Uncertainty of the outliers trained on: " + kind + " (" + t + ")"
-		p.X.Label.Text = "epoch"
-		p.Y.Label.Text = uncertaintyLabel(kind)
-		p.Add(plotter.NewGrid())
-		p.Legend.Top = true
-		for g, group := range [][]series{picks, pool} {
-			for _, s := range group {
-				l, err := plotter.NewLine(s.xys)
-				if err != nil {
-					return nil, fmt.Errorf("report: outlier measures: %s: %w", s.name, err)
-				}
-				l.Color = seriesColor(colour[s.name])
-				l.Width = vg.Points(1.5)
-				label := s.name + ": outliers"
-				if g == 1 {
-					l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-					label = s.name + ": pool sample"
-				}
-				p.Add(l)
-				p.Legend.Add(label, l)
-			}
+		p := newLinePlot("Uncertainty of the outliers trained on: "+kind+" ("+t+")", "epoch", uncertaintyLabel(kind))
+		if err := addLines(p, picks, colour, ": outliers", false); err != nil {
+			return nil, fmt.Errorf("report: outlier measures: %w", err)
+		}
+		if err := addLines(p, pool, colour, ": pool sample", true); err != nil {
+			return nil, fmt.Errorf("report: outlier measures: %w", err)
 		}
 		headroom(p, len(picks)+len(pool)+1)
 		panels = append(panels, p)
@@ -138,17 +105,6 @@ func kindsOf(runs []RunResult) []string {
 			}
 		}
 	}
-	rank := func(s string) int {
-		if i := slices.Index(uncertaintyKinds, s); i >= 0 {
-			return i
-		}
-		return len(uncertaintyKinds)
-	}
-	slices.SortFunc(found, func(a, b string) int {
-		if ra, rb := rank(a), rank(b); ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a, b)
-	})
+	sortByOrder(found, uncertaintyKinds, nil)
 	return found
 }

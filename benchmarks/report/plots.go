@@ -165,14 +165,45 @@ func methodSeries(runs []RunResult, value func(EpochRecord) (float64, bool), fla
 // degenerateLegend labels the marks of points computed from degenerate scores.
 const degenerateLegend = dagger + " degenerate scores (marked ×)"
 
-// linePlot draws series as lines with a legend; series i gets colour i.
-func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, error) {
+// newLinePlot is an empty panel for lines: title, axis labels, a grid and the legend on top.
+func newLinePlot(title, xlabel, ylabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
+	return p
+}
+
+// addLines draws series on p, each in the colour colour gives its name, labelled with its name
+// and suffix in the legend; dashed draws them dashed (the second group of a panel that compares
+// two per method).
+func addLines(p *plot.Plot, ss []series, colour map[string]int, suffix string, dashed bool) error {
+	for _, s := range ss {
+		l, err := plotter.NewLine(s.xys)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		l.Color = seriesColor(colour[s.name])
+		l.Width = vg.Points(1.5)
+		if dashed {
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
+		p.Add(l)
+		p.Legend.Add(s.name+suffix, l)
+	}
+	return nil
+}
+
+// diagnostic reads the diagnostic key of an epoch record, for methodSeries.
+func diagnostic(key string) func(EpochRecord) (float64, bool) {
+	return func(e EpochRecord) (float64, bool) { v, ok := e.Diagnostics[key]; return v, ok }
+}
+
+// linePlot draws series as lines with a legend; series i gets colour i.
+func linePlot(title, xlabel, ylabel string, ss []series) (*plot.Plot, error) {
+	p := newLinePlot(title, xlabel, ylabel)
 	var marked *plotter.Scatter
 	for i, s := range ss {
 		l, err := plotter.NewLine(s.xys)
@@ -269,12 +300,9 @@ func DOSDiagnostics(runs []RunResult) (*Figure, error) {
 	if _, _, err := checkRuns(runs); err != nil {
 		return nil, err
 	}
-	diag := func(key string) func(EpochRecord) (float64, bool) {
-		return func(e EpochRecord) (float64, bool) { v, ok := e.Diagnostics[key]; return v, ok }
-	}
-	inertia := methodSeries(runs, diag(sampling.DiagInertia), nil)
-	picks := methodSeries(runs, diag(sampling.DiagPAbsPicks), nil)
-	all := methodSeries(runs, diag(sampling.DiagPAbsAll), nil)
+	inertia := methodSeries(runs, diagnostic(sampling.DiagInertia), nil)
+	picks := methodSeries(runs, diagnostic(sampling.DiagPAbsPicks), nil)
+	all := methodSeries(runs, diagnostic(sampling.DiagPAbsAll), nil)
 	if len(inertia) == 0 && len(picks) == 0 && len(all) == 0 {
 		return nil, fmt.Errorf("report: DOS diagnostics: no run records %s, %s or %s", sampling.DiagInertia, sampling.DiagPAbsPicks, sampling.DiagPAbsAll)
 	}
@@ -294,28 +322,12 @@ func DOSDiagnostics(runs []RunResult) (*Figure, error) {
 			colourOf[s.name] = len(colourOf)
 		}
 	}
-	p2 := plot.New()
-	p2.Title.Text = "Absent-class probability of outliers (" + t + ")"
-	p2.X.Label.Text = "epoch"
-	p2.Y.Label.Text = "mean p_abs (probability, 0 to 1)"
-	p2.Add(plotter.NewGrid())
-	p2.Legend.Top = true
-	for k, group := range [][]series{picks, all} {
-		for _, s := range group {
-			l, err := plotter.NewLine(s.xys)
-			if err != nil {
-				return nil, fmt.Errorf("report: DOS diagnostics: %s: %w", s.name, err)
-			}
-			l.Color = seriesColor(colourOf[s.name])
-			l.Width = vg.Points(1.5)
-			label := s.name + ": picked"
-			if k == 1 {
-				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-				label = s.name + ": all candidates"
-			}
-			p2.Add(l)
-			p2.Legend.Add(label, l)
-		}
+	p2 := newLinePlot("Absent-class probability of outliers ("+t+")", "epoch", "mean p_abs (probability, 0 to 1)")
+	if err := addLines(p2, picks, colourOf, ": picked", false); err != nil {
+		return nil, fmt.Errorf("report: DOS diagnostics: %w", err)
+	}
+	if err := addLines(p2, all, colourOf, ": all candidates", true); err != nil {
+		return nil, fmt.Errorf("report: DOS diagnostics: %w", err)
 	}
 	headroom(p2, len(picks)+len(all))
 	return newFigure(2, p1, p2), nil

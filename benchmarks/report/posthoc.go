@@ -28,18 +28,7 @@ func ScoreNames(runs []RunResult) []string {
 			}
 		}
 	}
-	rank := func(s string) int {
-		if i := slices.Index(scoreOrder, s); i >= 0 {
-			return i
-		}
-		return len(scoreOrder)
-	}
-	slices.SortFunc(names, func(a, b string) int {
-		if ra, rb := rank(a), rank(b); ra != rb {
-			return ra - rb
-		}
-		return strings.Compare(a, b)
-	})
+	sortByOrder(names, scoreOrder, nil)
 	return names
 }
 

@@ -173,14 +173,21 @@ func SetName(s string) string {
 
 // sortSets orders OOD set names as the paper's columns, others after,
 // alphabetically.
-func sortSets(ss []string) {
+func sortSets(ss []string) { sortByOrder(ss, paperSetOrder, setKey) }
+
+// sortByOrder sorts names by the place of key(name) in order (key nil: the name itself), the
+// names whose key is not in order after the others, alphabetically.
+func sortByOrder(names, order []string, key func(string) string) {
 	rank := func(s string) int {
-		if i := slices.Index(paperSetOrder, setKey(s)); i >= 0 {
+		if key != nil {
+			s = key(s)
+		}
+		if i := slices.Index(order, s); i >= 0 {
 			return i
 		}
-		return len(paperSetOrder)
+		return len(order)
 	}
-	slices.SortStableFunc(ss, func(a, b string) int {
+	slices.SortStableFunc(names, func(a, b string) int {
 		if c := cmp.Compare(rank(a), rank(b)); c != 0 {
 			return c
 		}

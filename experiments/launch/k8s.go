@@ -133,7 +133,7 @@ type (
 	}
 )
 
-// K8sDefaults fills in the defaults of unset options.
+// withDefaults fills in the defaults of unset options.
 func (o K8sOptions) withDefaults() K8sOptions {
 	if o.Mount == "" {
 		o.Mount = "/workspace"
@@ -188,13 +188,8 @@ func K8sManifest(s ManifestSpec) (string, error) {
 			return "", fmt.Errorf("k8s: %s %d: want 0 or more", v.flag, v.value)
 		}
 	}
-	for i, t := range s.Tasks {
-		if t.Index != i {
-			return "", fmt.Errorf("k8s: task %d has index %d", i, t.Index)
-		}
-		if !runIDPattern.MatchString(t.RunID) {
-			return "", fmt.Errorf("k8s: task %d: %q is not a run ID", i, t.RunID)
-		}
+	if err := checkTasks(s.Tasks); err != nil {
+		return "", fmt.Errorf("k8s: %w", err)
 	}
 	res := k8sResources{}
 	if o.GPUsPerRun > 0 {
@@ -216,16 +211,12 @@ func K8sManifest(s ManifestSpec) (string, error) {
 		}
 		res.Requests["memory"], res.Limits["memory"] = m, m
 	}
-	ids := make([]string, len(s.Tasks))
-	for i, t := range s.Tasks {
-		ids[i] = t.RunID
-	}
 	parallelism := o.Parallelism
 	if parallelism == 0 || parallelism > len(s.Tasks) {
 		parallelism = len(s.Tasks)
 	}
 	name := k8sName(s.Grid)
-	labels := map[string]string{"app.kubernetes.io/name": "dos-experiments", "dos.oodlab/grid": k8sName(s.Grid)[len("dos-"):]}
+	labels := map[string]string{"app.kubernetes.io/name": "dos-experiments", "dos.oodlab/grid": name[len("dos-"):]}
 	job := k8sJob{
 		APIVersion: "batch/v1", Kind: "Job",
 		Metadata: k8sMeta{Name: name, Labels: labels},
@@ -242,7 +233,7 @@ func K8sManifest(s ManifestSpec) (string, error) {
 					RestartPolicy: "Never", TerminationGracePeriodSeconds: o.GraceSeconds,
 					Containers: []k8sContainer{{
 						Name: containerName, Image: o.Image, Command: []string{o.Command},
-						Args:         append(append([]string(nil), s.Args...), "--run", strings.Join(ids, ","), "--run-index-env", IndexEnvK8s),
+						Args:         append(append([]string(nil), s.Args...), "--run", runList(s.Tasks), "--run-index-env", IndexEnvK8s),
 						Resources:    res,
 						VolumeMounts: []k8sVolumeMount{{Name: "store", MountPath: o.Mount}},
 					}},

@@ -82,13 +82,8 @@ func SlurmScript(s ScriptSpec) (string, error) {
 	if len(s.Command) == 0 || !filepath.IsAbs(s.Command[0]) {
 		return "", fmt.Errorf("slurm: the worker command must start with an absolute path, got %q", s.Command)
 	}
-	for i, t := range s.Tasks {
-		if t.Index != i {
-			return "", fmt.Errorf("slurm: task %d has index %d", i, t.Index)
-		}
-		if !runIDPattern.MatchString(t.RunID) {
-			return "", fmt.Errorf("slurm: task %d: %q is not a run ID", i, t.RunID)
-		}
+	if err := checkTasks(s.Tasks); err != nil {
+		return "", fmt.Errorf("slurm: %w", err)
 	}
 	o := s.Options
 	if o.SignalSeconds == 0 {
@@ -160,12 +155,10 @@ func SlurmScript(s ScriptSpec) (string, error) {
 		line("%s", x)
 	}
 	fmt.Fprintf(&b, "#\n# task  run\n")
-	ids := make([]string, len(s.Tasks))
-	for i, t := range s.Tasks {
+	for _, t := range s.Tasks {
 		fmt.Fprintf(&b, "# %4d  %s\n", t.Index, t.Name)
-		ids[i] = t.RunID
 	}
-	args := append(append([]string(nil), s.Command[1:]...), "--run", strings.Join(ids, ","), "--run-index-env", IndexEnvSlurm, "--requeue")
+	args := append(append([]string(nil), s.Command[1:]...), "--run", runList(s.Tasks), "--run-index-env", IndexEnvSlurm, "--requeue")
 	// One flag and its value per line.
 	lines := []string{"exec " + ShellQuote(s.Command[0])}
 	for _, a := range args {
@@ -181,6 +174,28 @@ func SlurmScript(s ScriptSpec) (string, error) {
 
 // runIDPattern is the shape of a run ID (config.Run.ID).
 var runIDPattern = regexp.MustCompile(`^[0-9a-f]{12}$`)
+
+// checkTasks checks that tasks are numbered 0..len-1 and hold run IDs.
+func checkTasks(tasks []Task) error {
+	for i, t := range tasks {
+		if t.Index != i {
+			return fmt.Errorf("task %d has index %d", i, t.Index)
+		}
+		if !runIDPattern.MatchString(t.RunID) {
+			return fmt.Errorf("task %d: %q is not a run ID", i, t.RunID)
+		}
+	}
+	return nil
+}
+
+// runList is the worker's --run for tasks: their run IDs in index order, comma-separated.
+func runList(tasks []Task) string {
+	ids := make([]string, len(tasks))
+	for i, t := range tasks {
+		ids[i] = t.RunID
+	}
+	return strings.Join(ids, ",")
+}
 
 // jobName is the Slurm job name of a grid: "dos-" and the grid's name with anything but
 // letters, digits, '.', '_' and '-' replaced.

@@ -142,9 +142,9 @@ func runViewOf(rep *Report, e *RunEntry) runView {
 		}
 		add("Device", orDash(res.Device))
 		var degenerate []string
-		for _, set := range e.Dir.Run.Benchmark.Tests {
-			if m, ok := res.Sets[set]; ok && m.Degenerate() {
-				degenerate = append(degenerate, report.SetName(set)+": "+strings.Join(m.Warnings.List(), "; "))
+		for _, d := range rep.Degenerate {
+			if d.Run == e.Name {
+				degenerate = append(degenerate, report.SetName(d.Set)+": "+strings.Join(d.Warnings, "; "))
 			}
 		}
 		if len(degenerate) > 0 {

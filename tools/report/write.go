@@ -60,6 +60,13 @@ type Plot struct {
 	SVG []byte
 }
 
+// table is a results table's renderings (report.Table, report.Comparison).
+type table interface {
+	Markdown() string
+	CSV() string
+	LaTeX() string
+}
+
 // write makes the output directory and writes every file; it returns the
 // files written, relative to the output directory. A cancelled ctx stops it
 // between sections, before the report files.
@@ -76,6 +83,15 @@ func write(ctx context.Context, rep *Report) ([]string, error) {
 		files = append(files, name)
 		return nil
 	}
+	// putTable writes a table as base.md, base.csv and base.tex.
+	putTable := func(base string, t table) error {
+		for _, f := range []struct{ ext, text string }{{"md", t.Markdown()}, {"csv", t.CSV()}, {"tex", t.LaTeX()}} {
+			if err := put(base+"."+f.ext, []byte(f.text)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	interrupted := func() error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%s: report not complete: %w", out, err)
@@ -89,24 +105,18 @@ func write(ctx context.Context, rep *Report) ([]string, error) {
 		}
 		buildTables(rep, s)
 		if s.Table != nil {
-			for _, f := range []struct{ ext, text string }{{"md", s.Table.Markdown()}, {"csv", s.Table.CSV()}, {"tex", s.Table.LaTeX()}} {
-				if err := put("table"+s.Suffix+"."+f.ext, []byte(f.text)); err != nil {
-					return nil, err
-				}
+			if err := putTable("table"+s.Suffix, s.Table); err != nil {
+				return nil, err
 			}
 		}
 		if s.Compare != nil {
-			for _, f := range []struct{ ext, text string }{{"md", s.Compare.Markdown()}, {"csv", s.Compare.CSV()}, {"tex", s.Compare.LaTeX()}} {
-				if err := put("compare"+s.Suffix+"."+f.ext, []byte(f.text)); err != nil {
-					return nil, err
-				}
+			if err := putTable("compare"+s.Suffix, s.Compare); err != nil {
+				return nil, err
 			}
 		}
 		for _, st := range s.ScoreTables {
-			for _, f := range []struct{ ext, text string }{{"md", st.Table.Markdown()}, {"csv", st.Table.CSV()}, {"tex", st.Table.LaTeX()}} {
-				if err := put(st.Base+"."+f.ext, []byte(f.text)); err != nil {
-					return nil, err
-				}
+			if err := putTable(st.Base, st.Table); err != nil {
+				return nil, err
 			}
 		}
 		if err := buildPlots(rep, s); err != nil {

@@ -289,7 +289,6 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 	return res, nil
 }
 
-// chooseSelection decides where the DOS selection runs (Config.Selection) and records it.
 // openBackend starts the backend the measurements run on (r.be, which the caller finalises),
 // prints its notice to log and records its name and devices in res.
 func (r *runner) openBackend(name string, log io.Writer, res *Result) error {
@@ -308,6 +307,7 @@ func (r *runner) openBackend(name string, log io.Writer, res *Result) error {
 	return nil
 }
 
+// chooseSelection decides where the DOS selection runs (Config.Selection) and records it.
 func (r *runner) chooseSelection(res *Result) error {
 	h, ok := train.HostSelection(r.be, r.model.InGraph)
 	switch r.cfg.Selection {
