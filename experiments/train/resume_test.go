@@ -248,3 +248,25 @@ func TestCorruptCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// Save keeps the checkpoint it replaces as the previous one, a file of its own, and the new one
+// at the path.
+func TestSaveKeepsPrevious(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "training.ckpt")
+	for epoch := 1; epoch <= 3; epoch++ {
+		if err := (&Checkpoint{Position: Position{Epoch: epoch}}).Save(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, want := range map[string]int{path: 3, path + prevSuffix: 2} {
+		c, err := LoadCheckpoint(p)
+		if err != nil || c == nil || c.Position.Epoch != want {
+			t.Errorf("%s: %+v, %v; want the checkpoint of epoch %d", filepath.Base(p), c, err, want)
+		}
+	}
+	a, _ := os.Stat(path)
+	b, _ := os.Stat(path + prevSuffix)
+	if os.SameFile(a, b) {
+		t.Errorf("the checkpoint and the previous one are the same file")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,24 +135,37 @@ func RestoreVariables(ctx *context.Context, vars []SavedVar) error {
 }
 
 // Save writes the checkpoint to path atomically: a temporary file in the same directory,
-// synced, then renamed over path. The checkpoint it replaces is kept as path + ".prev" until the
-// new one is in place, so that a damaged checkpoint has a good one to fall back on.
+// synced, then renamed over path. The checkpoint it replaces is kept as path + ".prev", so that a
+// damaged checkpoint has a good one to fall back on.
 func (c *Checkpoint) Save(path string) error {
 	var payload bytes.Buffer
 	if err := gob.NewEncoder(&payload).Encode(c); err != nil {
 		return fmt.Errorf("checkpoint %s: encoding: %w", path, err)
 	}
 	sum := sha256.Sum256(payload.Bytes())
-	var buf bytes.Buffer
-	buf.WriteString(checkpointMagic)
-	buf.Write(sum[:])
-	buf.Write(payload.Bytes())
 	if _, err := os.Stat(path); err == nil {
-		if err := os.Rename(path, path+prevSuffix); err != nil {
+		// A hard link keeps the previous checkpoint at path as well until the new one replaces
+		// it, so that a run killed while the new one is written resumes from it; a rename, the
+		// fallback where links are not supported, leaves no checkpoint at path meanwhile.
+		prev := path + prevSuffix
+		if err := os.Remove(prev); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("checkpoint %s: keeping the previous one: %w", path, err)
 		}
+		if os.Link(path, prev) != nil {
+			if err := os.Rename(path, prev); err != nil {
+				return fmt.Errorf("checkpoint %s: keeping the previous one: %w", path, err)
+			}
+		}
 	}
-	return atomicfile.Write(path, buf.Bytes())
+	// Header, checksum and payload straight to the file: no second copy of the variables.
+	return atomicfile.WriteFunc(path, func(w io.Writer) error {
+		for _, b := range [][]byte{[]byte(checkpointMagic), sum[:], payload.Bytes()} {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // prevSuffix names the previous checkpoint, kept beside the current one.
