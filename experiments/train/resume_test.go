@@ -269,4 +269,14 @@ func TestSaveKeepsPrevious(t *testing.T) {
 	if os.SameFile(a, b) {
 		t.Errorf("the checkpoint and the previous one are the same file")
 	}
+	// A run killed while the next checkpoint is written finds the current one at path.
+	beforeCheckpointWrite = func(p string) {
+		if c, err := LoadCheckpoint(p); err != nil || c == nil || c.Position.Epoch != 3 {
+			t.Errorf("during the write of epoch 4's checkpoint %s holds %+v, %v; want epoch 3's", filepath.Base(p), c, err)
+		}
+	}
+	defer func() { beforeCheckpointWrite = nil }()
+	if err := (&Checkpoint{Position: Position{Epoch: 4}}).Save(path); err != nil {
+		t.Fatal(err)
+	}
 }

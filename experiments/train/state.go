@@ -157,6 +157,9 @@ func (c *Checkpoint) Save(path string) error {
 			}
 		}
 	}
+	if beforeCheckpointWrite != nil {
+		beforeCheckpointWrite(path)
+	}
 	// Header, checksum and payload straight to the file: no second copy of the variables.
 	return atomicfile.WriteFunc(path, func(w io.Writer) error {
 		for _, b := range [][]byte{[]byte(checkpointMagic), sum[:], payload.Bytes()} {
@@ -167,6 +170,10 @@ func (c *Checkpoint) Save(path string) error {
 		return nil
 	})
 }
+
+// beforeCheckpointWrite, when set (by tests), is called by Save after the previous checkpoint is
+// kept and before the new one is written: the moment a killed run would leave behind.
+var beforeCheckpointWrite func(path string)
 
 // prevSuffix names the previous checkpoint, kept beside the current one.
 const prevSuffix = ".prev"
