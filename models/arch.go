@@ -162,41 +162,52 @@ func Names() []string {
 }
 
 // CountParams returns the number of trainable parameters of arch with
-// numOutputs outputs on inputs of inputShape ({H, W, C}). It only builds the
-// graph (on the pure-Go backend, nothing is run), so it is fast even for
-// large networks; the spatial size matters only in that it must be large
-// enough for the strides.
-func CountParams(arch Arch, numOutputs int, inputShape [3]int) (n int, err error) {
-	if numOutputs < 1 {
-		return 0, fmt.Errorf("models: %s: number of outputs must be >= 1, got %d", arch.Name, numOutputs)
-	}
-	for _, d := range inputShape {
-		if d < 1 {
-			return 0, fmt.Errorf("models: %s: input shape %v must be positive", arch.Name, inputShape)
-		}
-	}
-	be, err := simplego.New("")
+// numOutputs outputs on inputs of inputShape ({H, W, C}); see BuildVariables.
+func CountParams(arch Arch, numOutputs int, inputShape [3]int) (int, error) {
+	ctx, err := BuildVariables(arch, numOutputs, inputShape)
 	if err != nil {
-		return 0, fmt.Errorf("models: pure-Go backend: %w", err)
+		return 0, err
 	}
-	defer be.Finalize()
-	g := graph.NewGraph(be, "count_params")
-	defer g.Finalize()
-	ctx := context.New()
-	defer func() {
-		if r := recover(); r != nil {
-			n, err = 0, fmt.Errorf("models: %s on %dx%dx%d input: %v", arch.Name, inputShape[0], inputShape[1], inputShape[2], r)
-		}
-	}()
-	x := graph.Parameter(g, "x", shapes.Make(dtypes.Float32, 2, inputShape[0], inputShape[1], inputShape[2]))
-	out := arch.Build(ctx, x, numOutputs, false)
-	if got := out.Logits.Shape().Dimensions; len(got) != 2 || got[1] != numOutputs {
-		return 0, fmt.Errorf("models: %s: logits shaped %v, want [2 %d]", arch.Name, got, numOutputs)
-	}
+	n := 0
 	for v := range ctx.IterVariables() {
 		if v.Trainable {
 			n += v.Shape().Size()
 		}
 	}
 	return n, nil
+}
+
+// BuildVariables builds arch with numOutputs outputs on inputs of inputShape
+// ({H, W, C}) and returns the context holding the variables it creates (shapes
+// only, no values), in creation order. It only builds the graph (on the pure-Go
+// backend, nothing is run), so it is fast even for large networks; the spatial
+// size matters only in that it must be large enough for the strides.
+func BuildVariables(arch Arch, numOutputs int, inputShape [3]int) (ctx *context.Context, err error) {
+	if numOutputs < 1 {
+		return nil, fmt.Errorf("models: %s: number of outputs must be >= 1, got %d", arch.Name, numOutputs)
+	}
+	for _, d := range inputShape {
+		if d < 1 {
+			return nil, fmt.Errorf("models: %s: input shape %v must be positive", arch.Name, inputShape)
+		}
+	}
+	be, err := simplego.New("")
+	if err != nil {
+		return nil, fmt.Errorf("models: pure-Go backend: %w", err)
+	}
+	defer be.Finalize()
+	g := graph.NewGraph(be, "build_variables")
+	defer g.Finalize()
+	ctx = context.New()
+	defer func() {
+		if r := recover(); r != nil {
+			ctx, err = nil, fmt.Errorf("models: %s on %dx%dx%d input: %v", arch.Name, inputShape[0], inputShape[1], inputShape[2], r)
+		}
+	}()
+	x := graph.Parameter(g, "x", shapes.Make(dtypes.Float32, 2, inputShape[0], inputShape[1], inputShape[2]))
+	out := arch.Build(ctx, x, numOutputs, false)
+	if got := out.Logits.Shape().Dimensions; len(got) != 2 || got[1] != numOutputs {
+		return nil, fmt.Errorf("models: %s: logits shaped %v, want [2 %d]", arch.Name, got, numOutputs)
+	}
+	return ctx, nil
 }

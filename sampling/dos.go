@@ -162,12 +162,13 @@ func (o *DOSOptions) Check(run RunShape) []Problem {
 		ps = append(ps, problemf("clusters", "want >= 0 (0: batch.ood), found %d", o.Clusters))
 	}
 	if len(ps) == 0 && o.Candidates >= 1 && run.OODBatch >= 1 {
-		left := o.Config(run.OODBatch).Clustered()
+		c := o.Config(run.OODBatch)
+		left := c.Clustered()
 		if left < run.OODBatch {
 			ps = append(ps, problemf("trim", "%d candidates are left to cluster after trim %d and keep_ratio %v: want >= batch.ood %d",
 				left, o.Trim, o.KeepRatio, run.OODBatch))
 		}
-		if k := o.Config(run.OODBatch).K(); k > left {
+		if k := c.K(); k > left {
 			ps = append(ps, problemf("clusters", "want <= the %d candidates left to cluster, found %d", left, k))
 		}
 	}
@@ -190,7 +191,6 @@ func (o *DOSOptions) Config(oodBatch int) DOSConfig {
 	if o.KeepRatio < 1 {
 		c.Keep = int(float64(o.Candidates) * o.KeepRatio) // int(candidate_ood_size * ood_ratio)
 	}
-	c.KMeans.K = c.K()
 	return c
 }
 
@@ -264,7 +264,6 @@ func NewDOSWithConfig(seed uint64, poolSize int, cfg DOSConfig) (*DOS, error) {
 		return nil, fmt.Errorf("sampling: dos: the pool (%d outliers) is smaller than one candidate block (%d)",
 			poolSize, cfg.Candidates)
 	}
-	cfg.KMeans.K = cfg.BatchSize
 	return &DOS{seed: seed, pool: poolSize, cfg: cfg}, nil
 }
 

@@ -122,7 +122,7 @@ type DOSConfig struct {
 	// (smallest first: the least uncertain, most in-distribution-looking outliers): Uncertainty*
 	// of this package; "" means UncertaintyAbsent, the paper's p_abs.
 	Uncertainty string
-	// KMeans configures the clustering; its K is forced to the number of clusters.
+	// KMeans configures the clustering; its K is not read: KMeansConfig sets it to K().
 	KMeans KMeansConfig
 }
 

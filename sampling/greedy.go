@@ -88,15 +88,7 @@ func (g *Greedy) Scoring() Scoring { return ScorePool }
 // window returns the pool rows scanned in the epoch: the whole pool in row order, or Scan rows
 // from a random offset, wrapping around.
 func (g *Greedy) window(epoch int) []int32 {
-	offset := 0
-	if g.opts.Scan > 0 && g.scan < g.pool {
-		offset = derivedRNG(g.seed, streamGreedyWindow, epoch, 0).IntN(g.pool)
-	}
-	rows := make([]int32, g.scan)
-	for i := range rows {
-		rows[i] = int32((offset + i) % g.pool)
-	}
-	return rows
+	return scanWindow(g.seed, streamGreedyWindow, epoch, g.pool, g.scan)
 }
 
 // Request implements Sampler: p_abs of the scanned rows, augmented as training will see them

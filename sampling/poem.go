@@ -129,16 +129,7 @@ func (p *POEM) Scoring() Scoring { return ScorePool }
 
 // window returns the pool rows scanned in the epoch.
 func (p *POEM) window(epoch int) []int32 {
-	n := min(p.cfg.Candidates, p.pool)
-	offset := 0
-	if n < p.pool {
-		offset = derivedRNG(p.seed, streamPOEMWindow, epoch, 0).IntN(p.pool)
-	}
-	rows := make([]int32, n)
-	for i := range rows {
-		rows[i] = int32((offset + i) % p.pool)
-	}
-	return rows
+	return scanWindow(p.seed, streamPOEMWindow, epoch, p.pool, min(p.cfg.Candidates, p.pool))
 }
 
 // Request implements Sampler: the features of the epoch's window of pool rows.

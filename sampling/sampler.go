@@ -259,6 +259,21 @@ func splitMix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// scanWindow returns the n (<= pool) pool rows an epoch scans: the whole pool in row order when
+// n is the pool's size, else n rows from an offset drawn from (seed, stream, epoch), wrapping
+// around.
+func scanWindow(seed, stream uint64, epoch, pool, n int) []int32 {
+	offset := 0
+	if n < pool {
+		offset = derivedRNG(seed, stream, epoch, 0).IntN(pool)
+	}
+	rows := make([]int32, n)
+	for i := range rows {
+		rows[i] = int32((offset + i) % pool)
+	}
+	return rows
+}
+
 // SamplePool draws n distinct rows of [0, pool) uniformly, in random order (partial
 // Fisher-Yates over a lazily materialised permutation).
 func SamplePool(rng *rand.Rand, pool, n int) []int32 {

@@ -5,7 +5,7 @@
 // # The arithmetic contract
 //
 // Every element of a product C = A·B is computed in one fixed order. The contraction index runs
-// in sub-blocks of chainLength (32) consecutive values; each sub-block is one chain of fused
+// in sub-blocks of ChainLength (32) consecutive values; each sub-block is one chain of fused
 // multiply-adds from +0 (float32, one rounding per step), and the chains are added in order:
 //
 //	t_b = +0;  for p in [32b, 32b+32):  t_b = fma(A[i,p], B[p,j], t_b)
@@ -104,9 +104,9 @@ func checkView(name string, v Matrix, batch, rows, cols int) {
 func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
 	var c float32
-	for p0 := 0; p0 < len(a); p0 += chainLength {
+	for p0 := 0; p0 < len(a); p0 += ChainLength {
 		var t float32
-		for p := p0; p < min(p0+chainLength, len(a)); p++ {
+		for p := p0; p < min(p0+ChainLength, len(a)); p++ {
 			t = fma32(a[p], b[p], t)
 		}
 		if p0 == 0 {
@@ -118,15 +118,17 @@ func Dot(a, b []float32) float32 {
 	return c
 }
 
+// ChainLength is the longest chain of fused multiply-adds: a contraction is summed in chains of
+// this many products (the contract above).
+const ChainLength = 32
+
 // Blocking: KC rows of B per packed panel (a 32-column panel of 256 rows is 32 KiB, L1-sized),
-// MC rows of A per block (L2-sized), NC columns of C per pass.
+// MC rows of A per block (L2-sized), NC columns of C per pass. kcBlock is a multiple of
+// ChainLength, so that the blocks of the driver start sub-blocks.
 const (
-	// chainLength is the longest chain of fused multiply-adds (the contract above); kcBlock is
-	// a multiple of it, so that the blocks of the driver start sub-blocks.
-	chainLength = 32
-	kcBlock     = 256
-	mcBlock     = 192
-	ncBlock     = 1024
+	kcBlock = 256
+	mcBlock = 192
+	ncBlock = 1024
 	// minFlopsPerThread: below this many multiply-adds per goroutine a product runs on fewer (starting a
 	// goroutine and waiting for it costs about as much as 10^5 of them).
 	minFlopsPerThread = 1 << 20

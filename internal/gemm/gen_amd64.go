@@ -32,7 +32,7 @@ var (
 
 var out strings.Builder
 
-// chainLength is the longest chain of fused multiply-adds (gemm.chainLength).
+// chainLength is the longest chain of fused multiply-adds (gemm.ChainLength).
 const chainLength = 32
 
 func emit(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }

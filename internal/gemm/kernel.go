@@ -3,7 +3,7 @@ package gemm
 import "math"
 
 // kernel is one micro-kernel: it computes an mr x nr block of C from kc columns of mr rows of A
-// and a packed panel of B ([kc][nr]): per sub-block of chainLength columns, one chain of fused
+// and a packed panel of B ([kc][nr]): per sub-block of ChainLength columns, one chain of fused
 // multiply-adds from zero per element, stored into C (row stride ldc) for the first sub-block
 // unless acc, else added to C.
 type kernel struct {
@@ -64,9 +64,9 @@ func goPanels(kc int, a, b, c []float32, ldc int, acc bool) {
 // goTile is the 4x4 portable kernel; col returns column p of the 4 rows of A.
 func goTile(kc int, col func(p int) (float32, float32, float32, float32), b, c []float32, ldc int, acc bool) {
 	b = b[:kc*4]
-	for p0 := 0; p0 < kc; p0 += chainLength {
+	for p0 := 0; p0 < kc; p0 += ChainLength {
 		var s [16]float32
-		for p := p0; p < min(p0+chainLength, kc); p++ {
+		for p := p0; p < min(p0+ChainLength, kc); p++ {
 			bp := b[p*4 : p*4+4 : p*4+4]
 			b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 			x0, x1, x2, x3 := col(p)

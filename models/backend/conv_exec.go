@@ -57,6 +57,8 @@ type convPlan struct {
 	p                      *convParams
 	spatial                int
 	batch, cin, cout       int
+	strides, inDil, kDil   []int // per spatial axis: stride, input and kernel dilation (1 when unset)
+	padLo                  []int // per spatial axis: padding before the input (cropping when negative)
 	padded                 []int // padded, dilated input spatial sizes
 	kdims, odims           []int // kernel and output spatial sizes
 	offsets, positions     int   // kernel offsets and output positions per example
@@ -80,18 +82,20 @@ func newConvPlan(in, kernel, out shapes.Shape, p *convParams) (*convPlan, error)
 		}
 		return v[i]
 	}
+	c.strides, c.inDil, c.kDil, c.padLo = make([]int, s), make([]int, s), make([]int, s), make([]int, s)
 	c.padded, c.kdims, c.odims = make([]int, s), make([]int, s), make([]int, s)
 	c.offsets, c.positions = 1, 1
 	for i := range s {
+		c.strides[i], c.inDil[i], c.kDil[i] = one(p.strides, i), one(p.inputDilations, i), one(p.kernelDilations, i)
 		d := in.Dimensions[ax.InputSpatial[i]]
-		var lo, hi int
+		var hi int
 		if i < len(p.paddings) {
-			lo, hi = p.paddings[i][0], p.paddings[i][1]
+			c.padLo[i], hi = p.paddings[i][0], p.paddings[i][1]
 		}
-		c.padded[i] = max(0, (d-1)*one(p.inputDilations, i)+1+lo+hi)
+		c.padded[i] = max(0, (d-1)*c.inDil[i]+1+c.padLo[i]+hi)
 		c.kdims[i] = kernel.Dimensions[ax.KernelSpatial[i]]
-		span := (c.kdims[i]-1)*one(p.kernelDilations, i) + 1
-		c.odims[i] = max(0, (c.padded[i]-span)/one(p.strides, i)+1)
+		span := (c.kdims[i]-1)*c.kDil[i] + 1
+		c.odims[i] = max(0, (c.padded[i]-span)/c.strides[i]+1)
 		if c.padded[i] < span {
 			c.odims[i] = 0
 		}
@@ -108,7 +112,7 @@ func newConvPlan(in, kernel, out shapes.Shape, p *convParams) (*convPlan, error)
 	for o := range c.offsets {
 		off := 0
 		for i := range s {
-			off += idx[i] * one(p.kernelDilations, i) * c.xStrides[i+1]
+			off += idx[i] * c.kDil[i] * c.xStrides[i+1]
 		}
 		c.offTable[o] = off
 		nextIndex(idx, c.kdims)
@@ -170,29 +174,17 @@ func (c *convPlan) padInput(x, input []float32) {
 	for i := range s {
 		dims[i] = c.in.Dimensions[ax.InputSpatial[i]]
 	}
-	dil := func(i int) int {
-		if len(c.p.inputDilations) == 0 || c.p.inputDilations[i] <= 0 {
-			return 1
-		}
-		return c.p.inputDilations[i]
-	}
-	lo := func(i int) int {
-		if i < len(c.p.paddings) {
-			return c.p.paddings[i][0]
-		}
-		return 0
-	}
 	cs := inStrides[ax.InputChannels]
 	// Channels last, spatial axes in order and no dilation along the last one: whole rows of
 	// the last spatial axis are one run in both, cropped by the padding.
-	natural := s > 0 && ax.InputBatch == 0 && ax.InputChannels == s+1 && dil(s-1) == 1
+	natural := s > 0 && ax.InputBatch == 0 && ax.InputChannels == s+1 && c.inDil[s-1] == 1
 	for i, a := range ax.InputSpatial {
 		natural = natural && a == i+1
 	}
 	if natural {
 		last := dims[s-1]
 		// Input positions of the last axis that land inside: q = lo + i in [0, padded).
-		i0, i1 := max(0, -lo(s-1)), min(last, c.padded[s-1]-lo(s-1))
+		i0, i1 := max(0, -c.padLo[s-1]), min(last, c.padded[s-1]-c.padLo[s-1])
 		idx := make([]int, s-1)
 		for b := range c.batch {
 			clear(idx)
@@ -202,7 +194,7 @@ func (c *convPlan) padInput(x, input []float32) {
 				inside := true
 				for i := range s - 1 {
 					src += idx[i] * inStrides[i+1]
-					q := lo(i) + idx[i]*dil(i)
+					q := c.padLo[i] + idx[i]*c.inDil[i]
 					if q < 0 || q >= c.padded[i] {
 						inside = false
 						break
@@ -210,7 +202,7 @@ func (c *convPlan) padInput(x, input []float32) {
 					dst += q * c.xStrides[i+1]
 				}
 				if inside && i1 > i0 {
-					dst += (lo(s-1) + i0) * c.cin
+					dst += (c.padLo[s-1] + i0) * c.cin
 					copy(x[dst:dst+(i1-i0)*c.cin], input[src+i0*c.cin:src+i1*c.cin])
 				}
 				if !nextIndex(idx[:s-1], dims[:s-1]) {
@@ -222,16 +214,14 @@ func (c *convPlan) padInput(x, input []float32) {
 	}
 	idx := make([]int, s)
 	for b := range c.batch {
-		for i := range idx {
-			idx[i] = 0
-		}
+		clear(idx)
 		for {
 			src := b * inStrides[ax.InputBatch]
 			dst := b * c.xStrides[0]
 			inside := true
 			for i := range s {
 				src += idx[i] * inStrides[ax.InputSpatial[i]]
-				q := lo(i) + idx[i]*dil(i)
+				q := c.padLo[i] + idx[i]*c.inDil[i]
 				if q < 0 || q >= c.padded[i] {
 					inside = false
 					break
@@ -271,16 +261,10 @@ func (s *convSource) Rows(dst []float32, i0, rows, p0, cols int) {
 		idx[i] = pos % c.odims[i]
 		pos /= c.odims[i]
 	}
-	stride := func(i int) int {
-		if len(c.p.strides) == 0 || c.p.strides[i] <= 0 {
-			return 1
-		}
-		return c.p.strides[i]
-	}
 	for r := range rows {
 		base := b * c.xStrides[0]
 		for i := range sp {
-			base += idx[i] * stride(i) * c.xStrides[i+1]
+			base += idx[i] * c.strides[i] * c.xStrides[i+1]
 		}
 		d := dst[r*cols : (r+1)*cols]
 		o, ch := p0/c.cin, p0%c.cin

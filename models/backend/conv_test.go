@@ -46,21 +46,7 @@ func TestIm2ColMatchesNativeConv(t *testing.T) {
 			kDims = []int{tc.cout, tc.cin, tc.k, tc.k}
 		}
 		xs, ks := randSlice(r, 2*tc.h*tc.w*tc.cin), randSlice(r, tc.k*tc.k*tc.cin*tc.cout)
-		fn := func(x, k *Node) (*Node, *Node, *Node) {
-			c := Convolve(x, k).Strides(tc.stride)
-			if tc.first {
-				c = c.ChannelsAxis(images.ChannelsFirst)
-			}
-			if tc.pad != nil {
-				c = c.PaddingPerDim(tc.pad)
-			} else {
-				c = c.NoPadding()
-			}
-			y := c.Done()
-			w := Sin(Iota(x.Graph(), y.Shape(), y.Rank()-1)) // uneven weights: every gradient entry matters
-			g := Gradient(ReduceAllSum(Mul(y, w)), x, k)
-			return y, g[0], g[1]
-		}
+		fn := convAndGrads(tc.stride, 1, tc.pad, tc.first)
 		run := func(b *GoBackend) []*tensors.Tensor {
 			e, err := NewExec(b, fn)
 			if err != nil {
@@ -80,5 +66,29 @@ func TestIm2ColMatchesNativeConv(t *testing.T) {
 			}
 			assert.Close(t, name+" "+what, tensors.MustCopyFlatData[float64](got[i]), tensors.MustCopyFlatData[float64](want[i]), assert.Near(1e-12))
 		}
+	}
+}
+
+// convAndGrads returns the graph of a convolution (stride, kernel dilation, padding per spatial
+// axis or none when nil, channels first or last) and of its gradients with respect to the input
+// and the kernel, for a loss that weights every output differently.
+func convAndGrads(stride, dilation int, pad [][2]int, first bool) func(x, k *Node) (*Node, *Node, *Node) {
+	return func(x, k *Node) (*Node, *Node, *Node) {
+		c := Convolve(x, k).Strides(stride)
+		if first {
+			c = c.ChannelsAxis(images.ChannelsFirst)
+		}
+		if dilation > 1 {
+			c = c.Dilations(dilation)
+		}
+		if pad != nil {
+			c = c.PaddingPerDim(pad)
+		} else {
+			c = c.NoPadding()
+		}
+		y := c.Done()
+		w := Sin(Iota(x.Graph(), y.Shape(), y.Rank()-1)) // uneven weights: every gradient entry matters
+		g := Gradient(ReduceAllSum(Mul(y, w)), x, k)
+		return y, g[0], g[1]
 	}
 }

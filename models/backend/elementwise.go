@@ -25,7 +25,7 @@ import (
 //   - Where with the value operands of the output's shape or scalars, without branches.
 //
 // Each computes exactly what SimpleGo computes (one IEEE operation per element, sums in the
-// same order): only the time changes. element_test.go compares them with SimpleGo's results.
+// same order): only the time changes. elementwise_test.go compares them with SimpleGo's results.
 
 var simplegoBinary = map[backends.OpType]nodeExecutor{}
 
@@ -82,10 +82,10 @@ func binaryExecutor(op backends.OpType) nodeExecutor {
 	return func(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
 		original := simplegoBinary[op]
 		flats, shps, ok, err := float32Inputs(backend, inputs[0], inputs[1])
-		if err != nil || !ok {
-			if err != nil {
-				return nil, err
-			}
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			return original(backend, node, inputs, owned)
 		}
 		out := simplegoInternals.shape(node)

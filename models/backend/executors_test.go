@@ -5,13 +5,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/core/tensors/images"
 
 	"github.com/oodlab/dos/internal/assert"
 	"github.com/oodlab/dos/internal/gemm"
@@ -198,30 +198,13 @@ func TestConvMatchesFloat64(t *testing.T) {
 		name := fmt.Sprintf("%vx%d-k%d-s%d-d%d-pad%v-first%v-b%d", tc.spatial, tc.cin, tc.k, tc.stride, tc.dilation, tc.pad, tc.first, batch)
 		s := len(tc.spatial)
 		xDims := append(append([]int{batch}, tc.spatial...), tc.cin)
-		kDims := append(repeatInt(tc.k, s), tc.cin, tc.cout)
+		kDims := append(slices.Repeat([]int{tc.k}, s), tc.cin, tc.cout)
 		if tc.first {
 			xDims = append([]int{batch, tc.cin}, tc.spatial...)
-			kDims = append([]int{tc.cout, tc.cin}, repeatInt(tc.k, s)...)
+			kDims = append([]int{tc.cout, tc.cin}, slices.Repeat([]int{tc.k}, s)...)
 		}
 		xs, ks := randSlice(r, prod(xDims)), randSlice(r, prod(kDims))
-		fn := func(x, k *Node) (*Node, *Node, *Node) {
-			c := Convolve(x, k).Strides(tc.stride)
-			if tc.first {
-				c = c.ChannelsAxis(images.ChannelsFirst)
-			}
-			if tc.dilation > 1 {
-				c = c.Dilations(tc.dilation)
-			}
-			if tc.pad != nil {
-				c = c.PaddingPerDim(tc.pad)
-			} else {
-				c = c.NoPadding()
-			}
-			y := c.Done()
-			w := Sin(Iota(x.Graph(), y.Shape(), y.Rank()-1)) // uneven weights: every gradient entry matters
-			g := Gradient(ReduceAllSum(Mul(y, w)), x, k)
-			return y, g[0], g[1]
-		}
+		fn := convAndGrads(tc.stride, tc.dilation, tc.pad, tc.first)
 		run := func(b backends.Backend, x, k *tensors.Tensor) []*tensors.Tensor {
 			e, err := NewExec(b, fn)
 			if err != nil {
@@ -248,14 +231,6 @@ func TestConvMatchesFloat64(t *testing.T) {
 			assert.Close(t, name+" "+what, g, tensors.MustCopyFlatData[float64](want[i]), assert.Tol{Rel: 1e-5, Abs: 1e-5})
 		}
 	}
-}
-
-func repeatInt(v, n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = v
-	}
-	return out
 }
 
 func toF32(v []float64) []float32 {

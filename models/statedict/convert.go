@@ -154,18 +154,14 @@ func Import(ctx *context.Context, network string, numOutputs int, sd *StateDict)
 			}
 		}
 		t, _ := sd.Get(e.Key)
+		var err error
 		if dt == Float64 {
-			vals, err := t.Float64s()
-			if err != nil {
-				return fmt.Errorf("statedict: key %q: %w", e.Key, err)
-			}
-			u.value = tensors.FromFlatDataAndDimensions(toVarLayout(e, vals), e.VarShape...)
+			u.value, err = varValue[float64](e, t)
 		} else {
-			vals, err := t.Float32s()
-			if err != nil {
-				return fmt.Errorf("statedict: key %q: %w", e.Key, err)
-			}
-			u.value = tensors.FromFlatDataAndDimensions(toVarLayout(e, vals), e.VarShape...)
+			u.value, err = varValue[float32](e, t)
+		}
+		if err != nil {
+			return fmt.Errorf("statedict: key %q: %w", e.Key, err)
 		}
 		updates = append(updates, u)
 	}
@@ -280,6 +276,15 @@ func ContextNumOutputs(ctx *context.Context, network string) (int, error) {
 		return 0, fmt.Errorf("statedict: cannot tell the number of outputs of %s: no variable %s/%s of rank 1", network, scope, e.Name)
 	}
 	return v.Shape().Dimensions[0], nil
+}
+
+// varValue is the value of e's variable, of dtype F, from the state dict's tensor t.
+func varValue[F float32 | float64](e Entry, t Tensor) (*tensors.Tensor, error) {
+	vals, err := floats[F](t)
+	if err != nil {
+		return nil, err
+	}
+	return tensors.FromFlatDataAndDimensions(toVarLayout(e, vals), e.VarShape...), nil
 }
 
 // toVarLayout reorders a PyTorch tensor's elements into the variable's layout.

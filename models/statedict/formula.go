@@ -41,10 +41,7 @@ func fill(template *StateDict, value func(key string, shape []int, k, i, n int) 
 	sd := &StateDict{}
 	for k, key := range template.Keys() {
 		t, _ := template.Get(key)
-		n := 1
-		for _, d := range t.Shape {
-			n *= d
-		}
+		n := t.NumElements()
 		if strings.HasSuffix(key, "num_batches_tracked") {
 			sd.Set(key, FromInt64(t.Shape, []int64{int64(k)}))
 			continue
@@ -85,10 +82,7 @@ func Template(network string, numOutputs int) (*StateDict, error) {
 	}
 	sd := &StateDict{}
 	for _, e := range entries {
-		n := 1
-		for _, d := range e.Shape {
-			n *= d
-		}
+		n := numElements(e.Shape)
 		if e.DType == Int64 {
 			sd.Set(e.Key, FromInt64(e.Shape, make([]int64, n)))
 		} else {

@@ -14,11 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/oodlab/dos/models"
 	"github.com/oodlab/dos/models/nn"
@@ -226,28 +222,15 @@ type variable struct {
 	trainable   bool
 }
 
-// variables builds arch on the pure-Go backend (graph only, nothing runs, as
-// models.CountParams does) and lists the variables it creates, in creation order.
-func variables(arch models.Arch, numOutputs int) (vars []variable, err error) {
-	if numOutputs < 1 {
-		return nil, fmt.Errorf("statedict: %s: number of outputs must be >= 1, got %d", arch.Name, numOutputs)
-	}
-	be, err := simplego.New("")
-	if err != nil {
-		return nil, fmt.Errorf("statedict: pure-Go backend: %w", err)
-	}
-	defer be.Finalize()
-	g := graph.NewGraph(be, "statedict_variables")
-	defer g.Finalize()
-	defer func() {
-		if r := recover(); r != nil {
-			vars, err = nil, fmt.Errorf("statedict: building %s: %v", arch.Name, r)
-		}
-	}()
-	ctx := context.New()
+// variables lists the variables of arch with numOutputs outputs, in creation order
+// (models.BuildVariables).
+func variables(arch models.Arch, numOutputs int) ([]variable, error) {
 	// 32x32 is enough for every stride here; the variables do not depend on the spatial size.
-	x := graph.Parameter(g, "x", shapes.Make(dtypes.Float32, 1, 32, 32, arch.InputShape[2]))
-	arch.Build(ctx, x, numOutputs, false)
+	ctx, err := models.BuildVariables(arch, numOutputs, [3]int{32, 32, arch.InputShape[2]})
+	if err != nil {
+		return nil, fmt.Errorf("statedict: %w", err)
+	}
+	var vars []variable
 	for v := range ctx.IterVariables() {
 		var dt DType
 		switch v.Shape().DType {

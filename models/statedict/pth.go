@@ -12,7 +12,6 @@ package statedict
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -350,7 +349,7 @@ const (
 )
 
 // pickler writes the few pickle constructs a state dict needs.
-type pickler struct{ b *bufio.Writer }
+type pickler struct{ b *bytes.Buffer }
 
 func (p pickler) op(o byte) { p.b.WriteByte(o) }
 
@@ -418,7 +417,7 @@ func (p pickler) emptyOrderedDict() {
 // whose bytes are the record data/i.
 func pickleStateDict(sd *StateDict) []byte {
 	var buf bytes.Buffer
-	p := pickler{bufio.NewWriter(&buf)}
+	p := pickler{&buf}
 	p.op(opProto)
 	p.b.WriteByte(2)
 	p.emptyOrderedDict()
@@ -454,6 +453,5 @@ func pickleStateDict(sd *StateDict) []byte {
 	}
 	p.op(opSetItems)
 	p.op(opStop)
-	p.b.Flush()
 	return buf.Bytes()
 }

@@ -68,9 +68,12 @@ type Tensor struct {
 }
 
 // NumElements is the product of the shape (1 for a scalar).
-func (t Tensor) NumElements() int {
+func (t Tensor) NumElements() int { return numElements(t.Shape) }
+
+// numElements is the number of elements of a shape (1 for a scalar).
+func numElements(shape []int) int {
 	n := 1
-	for _, d := range t.Shape {
+	for _, d := range shape {
 		n *= d
 	}
 	return n
@@ -131,42 +134,25 @@ func FromInt64(shape []int, values []int64) Tensor {
 }
 
 // Float32s returns the values of a Float32 or Float64 tensor as float32 (rounded to nearest).
-func (t Tensor) Float32s() ([]float32, error) {
-	if err := t.check(); err != nil {
-		return nil, err
-	}
-	n := t.NumElements()
-	out := make([]float32, n)
-	switch t.DType {
-	case Float32:
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
-		}
-	case Float64:
-		for i := range out {
-			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:])))
-		}
-	default:
-		return nil, fmt.Errorf("%s tensor, want a floating-point one", t.DType)
-	}
-	return out, nil
-}
+func (t Tensor) Float32s() ([]float32, error) { return floats[float32](t) }
 
 // Float64s returns the values of a Float32 or Float64 tensor as float64.
-func (t Tensor) Float64s() ([]float64, error) {
+func (t Tensor) Float64s() ([]float64, error) { return floats[float64](t) }
+
+// floats returns the values of a Float32 or Float64 tensor converted to F.
+func floats[F float32 | float64](t Tensor) ([]F, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	n := t.NumElements()
-	out := make([]float64, n)
+	out := make([]F, t.NumElements())
 	switch t.DType {
 	case Float32:
 		for i := range out {
-			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:])))
+			out[i] = F(math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:])))
 		}
 	case Float64:
 		for i := range out {
-			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:]))
+			out[i] = F(math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:])))
 		}
 	default:
 		return nil, fmt.Errorf("%s tensor, want a floating-point one", t.DType)

@@ -205,10 +205,7 @@ func TestMappingMatchesOfficialKeys(t *testing.T) {
 func formulaStateDict(keys []goldenKey) *StateDict {
 	template := &StateDict{}
 	for _, gk := range keys {
-		n := 1
-		for _, d := range gk.Shape {
-			n *= d
-		}
+		n := numElements(gk.Shape)
 		if strings.HasSuffix(gk.Key, "num_batches_tracked") {
 			template.Set(gk.Key, FromInt64(gk.Shape, make([]int64, n)))
 		} else {
@@ -295,10 +292,7 @@ func fillerStateDict(entries []Entry) *StateDict {
 			sd.Set(e.Key, FromInt64([]int{}, []int64{0}))
 			continue
 		}
-		n := 1
-		for _, d := range e.Shape {
-			n *= d
-		}
+		n := numElements(e.Shape)
 		vals := make([]float32, n)
 		for i := range vals {
 			vals[i] = float32((i*31+k*17)%1009)/1009 - 0.5

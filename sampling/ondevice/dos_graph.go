@@ -88,7 +88,7 @@ func selectDOS(logits, features, keys *Node, cfg sampling.DOSConfig, cluster fun
 		fillKeys = Slice(keys, AxisRange(0, m))
 	}
 
-	unc, feats := dosInputs(logits, features, cfg)
+	unc, feats := DOSHostInputs(logits, features, cfg)
 
 	// Candidates to cluster: all, or those whose uncertainty rank (ascending, ties by row) is in
 	// [Trim, Keep).
@@ -150,11 +150,12 @@ func selectDOS(logits, features, keys *Node, cfg sampling.DOSConfig, cluster fun
 	}
 }
 
-// dosInputs returns what the selection reads from the scoring pass: each candidate's uncertainty
-// ([C]: cfg.Uncertainty, by default p_abs = softmax(logits)[:, K]) and the features to cluster
-// ([C, D]: L2-normalised unless cfg.RawFeatures). The host selection (HostSelectDOS) reads the
-// same values, computed by the same graph fragment.
-func dosInputs(logits, features *Node, cfg sampling.DOSConfig) (unc, feats *Node) {
+// DOSHostInputs returns what the selection reads from the scoring pass (logits [C, outputs],
+// features [C, D]): each candidate's uncertainty ([C]: cfg.Uncertainty, by default
+// p_abs = softmax(logits)[:, K]) and the features to cluster ([C, D]: L2-normalised unless
+// cfg.RawFeatures). SelectDOS computes them with it, and HostSelectDOS reads their values, so on
+// any backend they are the values SelectDOS ranks and clusters.
+func DOSHostInputs(logits, features *Node, cfg sampling.DOSConfig) (unc, feats *Node) {
 	// The selection is not differentiated: inside a train step no gradient flows into the
 	// scoring pass through it.
 	logits = StopGradient(ConvertDType(logits, dtypes.Float32))

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -24,7 +25,14 @@ type dosRun struct {
 
 func runSelectDOS(t *testing.T, cfg sampling.DOSConfig, logits, feats []float32, nOut, d int, uniforms []float32) dosRun {
 	t.Helper()
-	b := testutil.GoBackend(t)
+	exec := newSelectDOSExec(t, testutil.GoBackend(t), cfg)
+	defer exec.Finalize()
+	return execSelectDOS(t, exec, cfg, logits, feats, nOut, d, uniforms)
+}
+
+// newSelectDOSExec compiles SelectDOS for cfg on b, with every output of DOSSelection.
+func newSelectDOSExec(t testing.TB, b backends.Backend, cfg sampling.DOSConfig) *Exec {
+	t.Helper()
 	exec, err := NewExec(b, func(l, f, u *Node) []*Node {
 		s := SelectDOS(l, f, u, cfg)
 		return []*Node{s.Indices, s.Clustered, s.Assign, s.Inertia, s.EmptyClusters, s.MeanPAbsPicked, s.MeanPAbsAll}
@@ -32,7 +40,12 @@ func runSelectDOS(t *testing.T, cfg sampling.DOSConfig, logits, feats []float32,
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer exec.Finalize()
+	return exec
+}
+
+// execSelectDOS runs a newSelectDOSExec on a block (logits [C, nOut], feats [C, d]) and uniforms.
+func execSelectDOS(t testing.TB, exec *Exec, cfg sampling.DOSConfig, logits, feats []float32, nOut, d int, uniforms []float32) dosRun {
+	t.Helper()
 	outs, err := exec.Exec(
 		tensors.FromFlatDataAndDimensions(logits, cfg.Candidates, nOut),
 		tensors.FromFlatDataAndDimensions(feats, cfg.Candidates, d),
@@ -49,6 +62,27 @@ func runSelectDOS(t *testing.T, cfg sampling.DOSConfig, logits, feats []float32,
 		meanPicked: outs[5].Value().(float32),
 		meanAll:    outs[6].Value().(float32),
 	}
+}
+
+// expectedPicks is the host reference of a selection's picks from its own clustering r and the
+// criterion crit of each clustered candidate: each of the first min(k, B) clusters gives its
+// PerCluster members of smallest criterion (ties by row), slot cluster*PerCluster + rank.
+func expectedPicks(cfg sampling.DOSConfig, r dosRun, crit []float64) map[int]int32 {
+	per := cfg.PerCluster()
+	want := map[int]int32{}
+	for a := range min(cfg.K(), cfg.BatchSize) {
+		var mem []int
+		for i, as := range r.assign {
+			if int(as) == a {
+				mem = append(mem, i)
+			}
+		}
+		slices.SortStableFunc(mem, func(x, y int) int { return cmp.Compare(crit[x], crit[y]) })
+		for rank := range min(per, len(mem)) {
+			want[a*per+rank] = r.clustered[mem[rank]]
+		}
+	}
+	return want
 }
 
 // hostPAbs is softmax(logits)[:, nOut-1] computed on the host in float64.
@@ -311,7 +345,7 @@ func TestSelectDOSGeneralised(t *testing.T) {
 			cfg := sampling.DefaultDOSConfig(c, 12)
 			tc.cfg(&cfg)
 			r := runSelectDOS(t, cfg, logits, feats, nOut, d, cfg.HostUniforms(rng))
-			k, per, m := cfg.K(), cfg.PerCluster(), cfg.Clustered()
+			k, m := cfg.K(), cfg.Clustered()
 			if len(r.indices) != cfg.BatchSize || len(r.clustered) != m {
 				t.Fatalf("%d picks of %d clustered, want %d of %d", len(r.indices), len(r.clustered), cfg.BatchSize, m)
 			}
@@ -353,21 +387,7 @@ func TestSelectDOSGeneralised(t *testing.T) {
 					crit[i] = p[row]
 				}
 			}
-			// Host reference of the picks: for cluster a < min(k, B), its per members of smallest
-			// criterion (ties by row); slot a*per + rank.
-			want := map[int]int32{}
-			for a := range min(k, cfg.BatchSize) {
-				var mem []int
-				for i, as := range r.assign {
-					if int(as) == a {
-						mem = append(mem, i)
-					}
-				}
-				slices.SortStableFunc(mem, func(x, y int) int { return cmp.Compare(crit[x], crit[y]) })
-				for rank := range min(per, len(mem)) {
-					want[a*per+rank] = r.clustered[mem[rank]]
-				}
-			}
+			want := expectedPicks(cfg, r, crit)
 			seen := map[int32]bool{}
 			picked := map[int32]bool{}
 			for _, v := range want {

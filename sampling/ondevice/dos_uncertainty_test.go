@@ -1,7 +1,6 @@
 package ondevice
 
 import (
-	"cmp"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -192,7 +191,7 @@ func TestSelectDOSCriteria(t *testing.T) {
 			u := cfg.HostUniforms(rng)
 			r := runSelectDOS(t, cfg, logits, feats, nOut, d, u)
 			unc := hostUncertainty(logits, c, nOut, cfg.UncertaintyKind())
-			k, per, m := cfg.K(), cfg.PerCluster(), cfg.Clustered()
+			m := cfg.Clustered()
 			if len(r.indices) != cfg.BatchSize || len(r.clustered) != m {
 				t.Fatalf("%d picks of %d clustered, want %d of %d", len(r.indices), len(r.clustered), cfg.BatchSize, m)
 			}
@@ -219,19 +218,7 @@ func TestSelectDOSCriteria(t *testing.T) {
 					crit[i] = float64(u[nKM+m+i])
 				}
 			}
-			want := map[int]int32{}
-			for a := range min(k, cfg.BatchSize) {
-				var mem []int
-				for i, as := range r.assign {
-					if int(as) == a {
-						mem = append(mem, i)
-					}
-				}
-				slices.SortStableFunc(mem, func(x, y int) int { return cmp.Compare(crit[x], crit[y]) })
-				for rank := range min(per, len(mem)) {
-					want[a*per+rank] = r.clustered[mem[rank]]
-				}
-			}
+			want := expectedPicks(cfg, r, crit)
 			if len(want) == 0 {
 				t.Fatal("no cluster picks to compare")
 			}

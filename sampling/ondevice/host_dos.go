@@ -3,8 +3,6 @@ package ondevice
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck // graph DSL reads better unqualified.
-
 	"github.com/oodlab/dos/sampling"
 )
 
@@ -22,15 +20,6 @@ type HostDOSSelection struct {
 	// MeanPAbsPicked, MeanPAbsAll: mean selection uncertainty (p_abs by default) of the selected
 	// candidates and of the block.
 	MeanPAbsPicked, MeanPAbsAll float32
-}
-
-// DOSHostInputs adds to a graph the values HostSelectDOS reads, from the model's outputs on the
-// candidate block (logits [C, outputs], features [C, D]): the uncertainty [C] (p_abs by default;
-// cfg.Uncertainty, see Uncertainty) and the features to cluster [C, D] (L2-normalised unless
-// cfg.RawFeatures). They are computed by the graph fragment that SelectDOS uses, so on any
-// backend they are the values SelectDOS ranks and clusters.
-func DOSHostInputs(logits, features *Node, cfg sampling.DOSConfig) (unc, feats *Node) {
-	return dosInputs(logits, features, cfg)
 }
 
 // HostSelectDOS is SelectDOS on the host, from the values of DOSHostInputs (unc [C]: the

@@ -2,13 +2,9 @@ package ondevice
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
-
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/oodlab/dos/internal/testutil"
 	"github.com/oodlab/dos/sampling"
@@ -53,25 +49,7 @@ func TestHostSelectDOSAblationsMatchGraph(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			sel, err := NewExec(b, func(l, f, u *Node) []*Node {
-				s := SelectDOS(l, f, u, cfg)
-				return []*Node{s.Indices, s.Clustered, s.Assign, s.Inertia, s.EmptyClusters, s.MeanPAbsPicked, s.MeanPAbsAll}
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sel.Finalize()
-			inputs, err := NewExec(b, func(l, f *Node) []*Node {
-				u, x := DOSHostInputs(l, f, cfg)
-				return []*Node{u, x}
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer inputs.Finalize()
+			check := newHostDOSCheck(t, b, cfg)
 			sawFill := false
 			for seed := range uint64(3) {
 				rng := rand.New(rand.NewPCG(seed, 77))
@@ -82,36 +60,7 @@ func TestHostSelectDOSAblationsMatchGraph(t *testing.T) {
 					}
 				}
 				u := cfg.HostUniforms(rng)
-				lt := tensors.FromFlatDataAndDimensions(logits, cfg.Candidates, nOut)
-				ft := tensors.FromFlatDataAndDimensions(feats, cfg.Candidates, tc.d)
-				outs, err := sel.Exec(lt, ft, tensors.FromFlatDataAndDimensions(u, len(u)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := dosRun{indices: tensors.MustCopyFlatData[int32](outs[0]), clustered: tensors.MustCopyFlatData[int32](outs[1]),
-					assign: tensors.MustCopyFlatData[int32](outs[2]), inertia: outs[3].Value().(float32), empty: outs[4].Value().(int32),
-					meanPicked: outs[5].Value().(float32), meanAll: outs[6].Value().(float32)}
-				in, err := inputs.Exec(lt, ft)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := HostSelectDOS(tensors.MustCopyFlatData[float32](in[0]), tensors.MustCopyFlatData[float32](in[1]), tc.d, u, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				what := fmt.Sprintf("seed %d", seed)
-				if !slices.Equal(got.Indices, want.indices) {
-					t.Errorf("%s: picks differ:\nhost  %v\ngraph %v", what, got.Indices, want.indices)
-				}
-				if !slices.Equal(got.Clustered, want.clustered) || !slices.Equal(got.Assign, want.assign) {
-					t.Errorf("%s: clustered rows or clusters differ:\nhost  %v %v\ngraph %v %v", what, got.Clustered, got.Assign, want.clustered, want.assign)
-				}
-				gotD := []float32{got.Inertia, got.MeanPAbsPicked, got.MeanPAbsAll}
-				wantD := []float32{want.inertia, want.meanPicked, want.meanAll}
-				if !slices.EqualFunc(gotD, wantD, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) }) ||
-					got.EmptyClusters != want.empty {
-					t.Errorf("%s: diagnostics host %v %d, graph %v %d", what, gotD, got.EmptyClusters, wantD, want.empty)
-				}
+				want := check.compare(t, fmt.Sprintf("seed %d", seed), logits, nOut, feats, tc.d, u)
 				sawFill = sawFill || want.empty > 0
 			}
 			if tc.few > 0 && !sawFill {

@@ -3,6 +3,7 @@ package ondevice
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/oodlab/dos/internal/gemm"
 	"github.com/oodlab/dos/sampling"
@@ -39,9 +40,6 @@ import (
 //     that k-means++ computed (when both products use the same summation order).
 //   - The relocation of empty clusters ranks the points only when a cluster is empty (the graph
 //     ranks them in every iteration and uses the ranking only then).
-
-// chain is gemm's sub-block length: a contraction is summed in chains of this many products.
-const chain = 32
 
 // rowDots sets out[i*n+j] to the product of row i of a ([m, d]) and row j of b ([n, d]), as the
 // backend's DotGeneral computes it (gemm's arithmetic, the same for any m and n).
@@ -182,15 +180,8 @@ func (p *kmProblem) row(i int) []float32 { return p.x[i*p.d : (i+1)*p.d] }
 // pairwise returns the squared distances between all points ([n*n], row i from point i), as
 // kmeansPPInit computes them: max((|x_i|^2 - 2 x_i.x_j) + |x_j|^2, 0).
 func (p *kmProblem) pairwise() []float32 {
-	n := p.n
-	pair := make([]float32, n*n)
-	rowDots(pair, p.x, n, p.x, n, p.d)
-	for i := range n {
-		row := pair[i*n : (i+1)*n]
-		for j, dot := range row {
-			row[j] = max((p.x2[i]-float32(dot*2))+p.x2[j], 0)
-		}
-	}
+	pair := make([]float32, p.n*p.n)
+	distRows(pair, p.x, p.x2, p.n, p.x, p.x2, p.d)
 	return pair
 }
 
@@ -241,9 +232,9 @@ func (p *kmProblem) kmeansPP(pair, u []float32, trials int) []int {
 // the chain of its own block up to j (each chain from zero; a zero product changes no sum).
 func prefixSums(cum, v []float32) {
 	var s float32 // the chains of the blocks before the current one, added in order
-	for b := 0; b < len(v); b += chain {
+	for b := 0; b < len(v); b += gemm.ChainLength {
 		var t float32
-		for j := b; j < min(b+chain, len(v)); j++ {
+		for j := b; j < min(b+gemm.ChainLength, len(v)); j++ {
 			t += v[j]
 			if b == 0 {
 				cum[j] = t
@@ -296,29 +287,23 @@ func (p *kmProblem) lloyd(c, dist []float32) kmRestart {
 	} else {
 		dist = make([]float32, k*n)
 	}
-	c2 := make([]float32, k)
 	stale := make([]int, 0, k)
-	rows, rowDist := make([]float32, k*d), make([]float32, k*n)
+	rows, rows2, rowDist := make([]float32, k*d), make([]float32, k), make([]float32, k*n)
 	update := func() {
-		stale, rows := stale[:0], rows[:0]
+		stale, rows, rows2 := stale[:0], rows[:0], rows2[:0]
 		for i := range k {
 			if !valid[i] {
 				ci := c[i*d : (i+1)*d]
-				c2[i] = sqNorm(ci)
 				stale = append(stale, i)
 				rows = append(rows, ci...)
+				rows2 = append(rows2, sqNorm(ci))
 				valid[i] = true
 			}
 		}
 		if len(stale) == 0 {
 			return
 		}
-		m := len(stale)
-		sc2 := make([]float32, m)
-		for s, i := range stale {
-			sc2[s] = c2[i]
-		}
-		distRows(rowDist, rows, sc2, m, p.x, p.x2, d)
+		distRows(rowDist, rows, rows2, len(stale), p.x, p.x2, d)
 		for s, i := range stale {
 			copy(dist[i*n:(i+1)*n], rowDist[s*n:(s+1)*n])
 		}
@@ -332,7 +317,7 @@ func (p *kmProblem) lloyd(c, dist []float32) kmRestart {
 	for it := range p.cfg.Iters {
 		update()
 		nearestOf(dist, k, n, assign, minDist)
-		if it == 0 || !equalInts(assign, prev) {
+		if it == 0 || !slices.Equal(assign, prev) {
 			changed++
 		}
 		copy(prev, assign)
@@ -365,9 +350,7 @@ func (p *kmProblem) lloyd(c, dist []float32) kmRestart {
 // nearestOf sets assign and minDist to ArgMin and ReduceMin of dist [k, n] over the centres.
 func nearestOf(dist []float32, k, n int, assign []int32, minDist []float32) {
 	copy(minDist, dist[:n])
-	for j := range assign {
-		assign[j] = 0
-	}
+	clear(assign)
 	for i := 1; i < k; i++ {
 		row := dist[i*n : (i+1)*n]
 		for j, v := range row {
@@ -416,9 +399,7 @@ func relocate(assign []int32, dist []float32, k int) {
 // KeepEmpty an empty cluster keeps its centroid from c.
 func (p *kmProblem) means(next, c []float32, a []int32) {
 	k, d, n := p.cfg.K, p.d, p.n
-	for i := range next {
-		next[i] = 0
-	}
+	clear(next)
 	counts := make([]float32, k)
 	for _, ai := range a {
 		counts[ai]++
@@ -426,11 +407,11 @@ func (p *kmProblem) means(next, c []float32, a []int32) {
 	// The product sums over the points in gemm's chains of 32; a point outside the cluster
 	// contributes a zero, which changes no sum, so each chain is the sum of the block's members,
 	// in order, and the chains are added in order.
-	group := make([]float32, chain*d)
-	var touched [chain]int32
-	for from := 0; from < n; from += chain {
+	group := make([]float32, gemm.ChainLength*d)
+	var touched [gemm.ChainLength]int32
+	for from := 0; from < n; from += gemm.ChainLength {
 		nt := 0
-		for j := from; j < min(from+chain, n); j++ {
+		for j := from; j < min(from+gemm.ChainLength, n); j++ {
 			cl := a[j]
 			slot := -1
 			for s := range nt {
@@ -492,15 +473,6 @@ func (p *kmProblem) best(rs []kmRestart) HostKMeansResult {
 	}
 	return HostKMeansResult{Assign: b.assign, Centroids: b.centroids, Inertia: reduceMin(inertia),
 		EmptyClusters: empty, ChangedIters: b.changed}
-}
-
-func equalInts(a, b []int32) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func equalBits(a, b []float32) bool {

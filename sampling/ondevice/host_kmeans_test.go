@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -42,6 +43,60 @@ func fewDistinct(rng *rand.Rand, n, d, distinct int) []float32 {
 
 func sameBits(a, b []float32) bool {
 	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
+}
+
+// hostDOSCheck compares HostSelectDOS with SelectDOS for one configuration: the selection's
+// graph and the graph of its inputs (DOSHostInputs), compiled once on the pure-Go backend.
+type hostDOSCheck struct {
+	cfg         sampling.DOSConfig
+	sel, inputs *Exec
+}
+
+func newHostDOSCheck(t *testing.T, b backends.Backend, cfg sampling.DOSConfig) *hostDOSCheck {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sel := newSelectDOSExec(t, b, cfg)
+	t.Cleanup(sel.Finalize)
+	inputs, err := NewExec(b, func(l, f *Node) []*Node {
+		u, x := DOSHostInputs(l, f, cfg)
+		return []*Node{u, x}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inputs.Finalize)
+	return &hostDOSCheck{cfg: cfg, sel: sel, inputs: inputs}
+}
+
+// compare runs SelectDOS on a block (logits [C, nOut], feats [C, d]) and uniforms u, and
+// HostSelectDOS on the values of DOSHostInputs; it reports, under what, the picks, clusters and
+// diagnostics in which the host differs from the graph (bit for bit), and returns the graph's.
+func (h *hostDOSCheck) compare(t *testing.T, what string, logits []float32, nOut int, feats []float32, d int, u []float32) dosRun {
+	t.Helper()
+	want := execSelectDOS(t, h.sel, h.cfg, logits, feats, nOut, d, u)
+	in, err := h.inputs.Exec(tensors.FromFlatDataAndDimensions(logits, h.cfg.Candidates, nOut),
+		tensors.FromFlatDataAndDimensions(feats, h.cfg.Candidates, d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := HostSelectDOS(tensors.MustCopyFlatData[float32](in[0]), tensors.MustCopyFlatData[float32](in[1]), d, u, h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Indices, want.indices) {
+		t.Errorf("%s: picks differ:\nhost  %v\ngraph %v", what, got.Indices, want.indices)
+	}
+	if !slices.Equal(got.Clustered, want.clustered) || !slices.Equal(got.Assign, want.assign) {
+		t.Errorf("%s: clustered rows or clusters differ:\nhost  %v %v\ngraph %v %v", what, got.Clustered, got.Assign, want.clustered, want.assign)
+	}
+	if !sameBits([]float32{got.Inertia, got.MeanPAbsPicked, got.MeanPAbsAll}, []float32{want.inertia, want.meanPicked, want.meanAll}) ||
+		got.EmptyClusters != want.empty {
+		t.Errorf("%s: diagnostics host (%v, %d, %v, %v), graph (%v, %d, %v, %v)", what, got.Inertia, got.EmptyClusters,
+			got.MeanPAbsPicked, got.MeanPAbsAll, want.inertia, want.empty, want.meanPicked, want.meanAll)
+	}
+	return want
 }
 
 func TestHostKMeansMatchesGraph(t *testing.T) {
@@ -197,25 +252,7 @@ func TestHostSelectDOSMatchesGraph(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			sel, err := NewExec(b, func(l, f, u *Node) []*Node {
-				s := SelectDOS(l, f, u, cfg)
-				return []*Node{s.Indices, s.Clustered, s.Assign, s.Inertia, s.EmptyClusters, s.MeanPAbsPicked, s.MeanPAbsAll}
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sel.Finalize()
-			inputs, err := NewExec(b, func(l, f *Node) []*Node {
-				p, x := DOSHostInputs(l, f, cfg)
-				return []*Node{p, x}
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer inputs.Finalize()
+			check := newHostDOSCheck(t, b, cfg)
 			sawEmpty, sawFill := false, false
 			for seed := range uint64(3) {
 				rng := rand.New(rand.NewPCG(seed, 31))
@@ -228,35 +265,7 @@ func TestHostSelectDOSMatchesGraph(t *testing.T) {
 					feats = fewDistinct(rng, cfg.Candidates, c.d, c.few)
 				}
 				u := cfg.HostUniforms(rng)
-				lt := tensors.FromFlatDataAndDimensions(logits, cfg.Candidates, nOut)
-				ft := tensors.FromFlatDataAndDimensions(feats, cfg.Candidates, c.d)
-				outs, err := sel.Exec(lt, ft, tensors.FromFlatDataAndDimensions(u, len(u)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := dosRun{indices: tensors.MustCopyFlatData[int32](outs[0]), clustered: tensors.MustCopyFlatData[int32](outs[1]),
-					assign: tensors.MustCopyFlatData[int32](outs[2]), inertia: outs[3].Value().(float32), empty: outs[4].Value().(int32),
-					meanPicked: outs[5].Value().(float32), meanAll: outs[6].Value().(float32)}
-				in, err := inputs.Exec(lt, ft)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := HostSelectDOS(tensors.MustCopyFlatData[float32](in[0]), tensors.MustCopyFlatData[float32](in[1]), c.d, u, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				what := fmt.Sprintf("seed %d", seed)
-				if !slices.Equal(got.Indices, want.indices) {
-					t.Errorf("%s: picks differ:\nhost  %v\ngraph %v", what, got.Indices, want.indices)
-				}
-				if !slices.Equal(got.Clustered, want.clustered) || !slices.Equal(got.Assign, want.assign) {
-					t.Errorf("%s: clustered rows or clusters differ:\nhost  %v %v\ngraph %v %v", what, got.Clustered, got.Assign, want.clustered, want.assign)
-				}
-				if !sameBits([]float32{got.Inertia, got.MeanPAbsPicked, got.MeanPAbsAll}, []float32{want.inertia, want.meanPicked, want.meanAll}) ||
-					got.EmptyClusters != want.empty {
-					t.Errorf("%s: diagnostics host (%v, %d, %v, %v), graph (%v, %d, %v, %v)", what, got.Inertia, got.EmptyClusters,
-						got.MeanPAbsPicked, got.MeanPAbsAll, want.inertia, want.empty, want.meanPicked, want.meanAll)
-				}
+				want := check.compare(t, fmt.Sprintf("seed %d", seed), logits, nOut, feats, c.d, u)
 				sawEmpty = sawEmpty || want.empty > 0
 				sawFill = sawFill || fillUps(cfg, want) > 0
 			}
