@@ -18,14 +18,7 @@ axes:
   optim.lr: [0.02, 0.1]
   method.dos.n_init: [3, 5]
 `
-	g, err := ParseGrid("sweep.yaml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, err := g.Expand(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := expandText(t, "sweep.yaml", text)
 	var got []string
 	idRE := regexp.MustCompile(`-[0-9a-f]{12}$`)
 	for _, r := range runs {
@@ -76,14 +69,7 @@ axes:
   benchmark.id: [cifar10]
   optim.schedule: [multistep, cosine]
 `
-	g, err := ParseGrid("sweep.yaml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, err := g.Expand(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := expandText(t, "sweep.yaml", text)
 	if len(runs) != 8 {
 		t.Fatalf("%d runs, want 8", len(runs))
 	}
@@ -110,21 +96,27 @@ axes:
 		t.Errorf("VariantLabel = %q", l)
 	}
 	// A cosine schedule drops the milestones: an axis over them does not show in cosine runs.
-	g, _ = ParseGrid("s.yaml", []byte("name: s\nbase: {network: mlp, epochs: 4, method: {name: msp}}\naxes:\n  optim.schedule: [cosine]\n  optim.milestones: [[2], [3]]\n"))
-	runs, err = g.Expand(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs = expandText(t, "s.yaml", "name: s\nbase: {network: mlp, epochs: 4, method: {name: msp}}\naxes:\n  optim.schedule: [cosine]\n  optim.milestones: [[2], [3]]\n")
 	if len(runs) != 1 || runs[0].VariantLabel() != "schedule=cosine" {
 		t.Errorf("cosine runs %d, variant %q", len(runs), runs[0].VariantLabel())
 	}
 	// The backend is not part of a run's identity: it never shows in its name.
-	g, _ = ParseGrid("s.yaml", []byte("name: s\nbase: {network: mlp, epochs: 4, optim: {milestones: [2]}, method: {name: msp}}\naxes:\n  backend: [go, xla]\n"))
-	runs, err = g.Expand(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs = expandText(t, "s.yaml", "name: s\nbase: {network: mlp, epochs: 4, optim: {milestones: [2]}, method: {name: msp}}\naxes:\n  backend: [go, xla]\n")
 	if len(runs) != 1 || len(runs[0].Variant) != 0 {
 		t.Errorf("backend axis: %d runs, variant %v", len(runs), runs[0].Variant)
 	}
+}
+
+// expandText parses the grid text (named file in messages) and expands all its runs.
+func expandText(t *testing.T, file, text string) []*Run {
+	t.Helper()
+	g, err := ParseGrid(file, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := g.Expand(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
 }

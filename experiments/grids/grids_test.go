@@ -91,15 +91,7 @@ func TestOnlyFilter(t *testing.T) {
 // run and the report read config.yaml back).
 func TestConfigRoundTrip(t *testing.T) {
 	for _, name := range Names() {
-		g, err := Load(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs, err := g.Expand(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range runs {
+		for _, r := range gridRuns(t, name, "") {
 			c, err := r.Canonical()
 			if err != nil {
 				t.Fatal(err)
@@ -132,15 +124,7 @@ func TestRunNames(t *testing.T) {
 		if sweeps[name] {
 			continue // TestAblationsGrid
 		}
-		g, err := Load(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs, err := g.Expand(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range runs {
+		for _, r := range gridRuns(t, name, "") {
 			n, err := r.Name()
 			if err != nil {
 				t.Fatal(err)
@@ -204,23 +188,8 @@ func TestQuickGridSeeds(t *testing.T) {
 // runs are those of cifar100-ti300k (same IDs), the dos-energy runs differ from them only in
 // the objective and the uncertainty that picks.
 func TestAblationsGrid(t *testing.T) {
-	g, err := Load("cifar100-ti300k-ablations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, err := g.Expand(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	main, err := Load("cifar100-ti300k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, _ := config.ParseFilter("method=dos")
-	paper, err := main.Expand(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runs := gridRuns(t, "cifar100-ti300k-ablations", "")
+	paper := gridRuns(t, "cifar100-ti300k", "method=dos")
 	paperIDs := map[string]bool{}
 	for _, r := range paper {
 		id, _ := r.ID()
@@ -273,4 +242,22 @@ func TestAblationsGrid(t *testing.T) {
 	if len(settings) != len(want) {
 		t.Errorf("settings %v, want %v", settings, want)
 	}
+}
+
+// gridRuns returns the runs of the embedded grid name that match filter ("" for all).
+func gridRuns(t *testing.T, name, filter string) []*config.Run {
+	t.Helper()
+	g, err := Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.ParseFilter(filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := g.Expand(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return runs
 }

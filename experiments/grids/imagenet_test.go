@@ -25,17 +25,9 @@ import (
 // gridRun returns the run of method and seed 3 of an embedded grid.
 func gridRun(t *testing.T, grid, method string) *config.Run {
 	t.Helper()
-	g, err := Load(grid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := config.ParseFilter("method=" + method + ",seed=3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, err := g.Expand(f)
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("%s: %d runs of %s, %v", grid, len(runs), method, err)
+	runs := gridRuns(t, grid, "method="+method+",seed=3")
+	if len(runs) != 1 {
+		t.Fatalf("%s: %d runs of %s", grid, len(runs), method)
 	}
 	return runs[0]
 }

@@ -137,9 +137,8 @@ func (c *checker) run(r *config.Run) []error {
 	_, _, err = c.selected("benchmark.id", b.ID, "test", r.Caps.MaxTest)
 	add(err)
 	shape := func(field, name string, si *setInfo) {
-		if idInfo != nil && si != nil && (si.h != idInfo.h || si.w != idInfo.w || si.c != idInfo.c) {
-			add(fmt.Errorf("%s %s: images are %dx%dx%d, the ID images %dx%dx%d: every set of a benchmark needs the ID shape",
-				field, name, si.h, si.w, si.c, idInfo.h, idInfo.w, idInfo.c))
+		if idInfo != nil && si != nil {
+			add(shapeErr(field, name, [3]int{si.h, si.w, si.c}, [3]int{idInfo.h, idInfo.w, idInfo.c}))
 		}
 	}
 	for i, t := range b.Tests {
@@ -169,8 +168,7 @@ func (c *checker) run(r *config.Run) []error {
 	if pool == 0 {
 		return errs
 	}
-	env := sampling.Env{Seed: r.Seed, PoolSize: pool, IDSize: train, OutliersPerEpoch: min(r.Method.OutliersPerEpoch, pool),
-		OODBatch: r.Batch.OOD, IDBatch: r.Batch.ID, DropLast: r.Batch.DropLast}
+	env := samplerEnv(r, train, pool)
 	s, err := sampling.New(r.Method.Sampler, env, r.Method.SamplerOptions())
 	if err != nil {
 		add(fmt.Errorf("method.sampler %s with %d ID training images and a pool of %d: %w", r.Method.Sampler, train, pool, err))

@@ -98,7 +98,7 @@ func (t *Trainer) scoreLoader(loader *data.Loader, epoch int, pabs, features boo
 		}
 		if features {
 			s.Dim = out[1].Shape().Dimensions[1]
-			s.Features = append(s.Features, tensors.MustCopyFlatData[float32](out[1])[:n*s.Dim]...)
+			tensors.MustConstFlatData(out[1], func(f []float32) { s.Features = append(s.Features, f[:n*s.Dim]...) })
 		}
 	})
 	return s, err

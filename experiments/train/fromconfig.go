@@ -136,11 +136,7 @@ func checkShapes(job *Job) error {
 	want := [3]int{h, w, c}
 	check := func(field, name string, src data.Source) error {
 		h, w, c := src.Dims()
-		if [3]int{h, w, c} != want {
-			return fmt.Errorf("%s %s: images are %dx%dx%d, the ID images %dx%dx%d: every set of a benchmark needs the ID shape",
-				field, name, h, w, c, want[0], want[1], want[2])
-		}
-		return nil
+		return shapeErr(field, name, [3]int{h, w, c}, want)
 	}
 	if err := check("benchmark.id", "test split", job.Test); err != nil {
 		return err
@@ -156,6 +152,16 @@ func checkShapes(job *Job) error {
 		}
 	}
 	return nil
+}
+
+// shapeErr is the error of the set name (at field) whose images are got high, wide and deep, the
+// ID images want; nil when the two agree.
+func shapeErr(field, name string, got, want [3]int) error {
+	if got == want {
+		return nil
+	}
+	return fmt.Errorf("%s %s: images are %dx%dx%d, the ID images %dx%dx%d: every set of a benchmark needs the ID shape",
+		field, name, got[0], got[1], got[2], want[0], want[1], want[2])
 }
 
 // NewTrainer builds the trainer of run on job's data.
@@ -194,10 +200,7 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 	t := &Trainer{Backend: be, Model: m, Job: job, Schedule: sched, Epochs: run.Epochs,
 		IDBatch: run.Batch.ID, OODBatch: run.Batch.OOD, DropLast: run.Batch.DropLast, Seed: run.Seed, Settings: settings}
 	if meth.Sampler != config.SamplerNone {
-		env := sampling.Env{Seed: run.Seed, PoolSize: job.Pool.Len(), IDSize: job.Train.N,
-			OutliersPerEpoch: min(meth.OutliersPerEpoch, job.Pool.Len()), OODBatch: run.Batch.OOD,
-			IDBatch: run.Batch.ID, DropLast: run.Batch.DropLast}
-		if t.Sampler, err = sampling.New(meth.Sampler, env, meth.SamplerOptions()); err != nil {
+		if t.Sampler, err = sampling.New(meth.Sampler, samplerEnv(run, job.Train.N, job.Pool.Len()), meth.SamplerOptions()); err != nil {
 			return nil, fmt.Errorf("method.sampler %s: %w", meth.Sampler, err)
 		}
 		if ig, ok := t.Sampler.(sampling.InGraph); ok {
@@ -208,6 +211,14 @@ func NewTrainer(be backends.Backend, run *config.Run, job *Job, settings Setting
 		}
 	}
 	return t, nil
+}
+
+// samplerEnv is the sampler's view of run with idSize ID training images and a pool of poolSize
+// (the trainer's and Check's).
+func samplerEnv(run *config.Run, idSize, poolSize int) sampling.Env {
+	return sampling.Env{Seed: run.Seed, PoolSize: poolSize, IDSize: idSize,
+		OutliersPerEpoch: min(run.Method.OutliersPerEpoch, poolSize), OODBatch: run.Batch.OOD,
+		IDBatch: run.Batch.ID, DropLast: run.Batch.DropLast}
 }
 
 // OptimizerConfig returns the optimiser of a run's optim block (the learning rate and its

@@ -48,6 +48,8 @@ type HostStep struct {
 	sampler      sampling.InGraph
 	host         ondevice.HostSelector
 	score, train *context.Exec
+	// diags is the number of the sampler's diagnostics (len(sampler.Diagnostics())).
+	diags int
 }
 
 // NewHostStep builds the host-selection step of m's in-graph sampler with its host selection h.
@@ -66,7 +68,7 @@ func NewHostStep(m *Model, h ondevice.HostSelector, exec func(name string, fn an
 	if err != nil {
 		return nil, err
 	}
-	return &HostStep{sampler: s, host: h, score: score, train: train}, nil
+	return &HostStep{sampler: s, host: h, score: score, train: train, diags: len(s.Diagnostics())}, nil
 }
 
 // Exec runs one iteration: args are x, labels, [the clean block,] the candidate block, the
@@ -123,9 +125,9 @@ func (h *HostStep) Select(scoreOn, uniforms *tensors.Tensor) ([]int32, []float32
 	if err != nil {
 		return nil, nil, fmt.Errorf("host selection of %s: %w", h.sampler.Name(), err)
 	}
-	if len(diags) != len(h.sampler.Diagnostics()) {
+	if len(diags) != h.diags {
 		return nil, nil, fmt.Errorf("host selection of %s returned %d diagnostics, its Diagnostics() names %d",
-			h.sampler.Name(), len(diags), len(h.sampler.Diagnostics()))
+			h.sampler.Name(), len(diags), h.diags)
 	}
 	return indices, diags, nil
 }

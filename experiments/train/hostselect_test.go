@@ -3,7 +3,9 @@ package train
 import (
 	"bytes"
 	stdctx "context"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/oodlab/dos/experiments/store"
@@ -33,7 +35,7 @@ func TestHostSelectionEqualsGraph(t *testing.T) {
 				_, graph := tr.execs["in-graph"]
 				_, graphClean := tr.execs["in-graph-clean"]
 				if host == inGraph || (graph || graphClean) != inGraph {
-					t.Fatalf("SelectionInGraph %v: executables %v: the wrong step ran", inGraph, keys(tr.execs))
+					t.Fatalf("SelectionInGraph %v: executables %v: the wrong step ran", inGraph, slices.Sorted(maps.Keys(tr.execs)))
 				}
 				outs[i] = out
 				if recs[i], err = (&store.RunDir{Path: dir, Run: run}).Epochs(); err != nil {
@@ -67,12 +69,4 @@ func TestHostSelectionEqualsGraph(t *testing.T) {
 			}
 		})
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

@@ -326,7 +326,7 @@ func (t *Trainer) trainEpoch(cancel stdctx.Context, ep *epochRun) (*store.EpochR
 		if err := t.watch.step(vals, ep.Epoch, iter, t.Epochs, feed.iters); err != nil {
 			return nil, t.failure(err)
 		}
-		sums.add(vals, feed.diagnostics(), images, lr)
+		sums.add(vals, feed.diagNames, images, lr)
 		bar.update(iter+1, sums.loss[outLoss]/float64(sums.steps), float64(sums.images)/(ep.earlierSeconds()+time.Since(ep.Start).Seconds()))
 		if t.Settings.AfterStep != nil {
 			t.Settings.AfterStep(ep.Epoch, iter)
@@ -363,8 +363,11 @@ type epochFeed struct {
 	id, ood *data.Iterator // ood is nil for methods without outliers
 	clean   *data.Iterator // the candidate blocks without augmentation (InGraph.ScoreClean)
 	inGraph sampling.InGraph
-	step    stepExecutor
-	oodSize int // outliers trained on per iteration
+	// diagNames names the step's outputs after the common ones (an in-graph sampler's
+	// diagnostics; none otherwise).
+	diagNames []string
+	step      stepExecutor
+	oodSize   int // outliers trained on per iteration
 }
 
 // openEpoch prepares the loaders and the step executable of ep.
@@ -377,6 +380,7 @@ func (t *Trainer) openEpoch(ep *epochRun) (*epochFeed, error) {
 		if ig, ok := t.Sampler.(sampling.InGraph); ok {
 			// Candidate blocks are always whole.
 			f.inGraph, oodBatch, dropLast = ig, ig.BlockSize(), true
+			f.diagNames = ig.Diagnostics()
 		}
 		newOOD := func(aug *data.Augment) *data.Loader {
 			return &data.Loader{Src: t.Job.Pool, BatchSize: oodBatch, Order: listOrder{ep.Rows}, Aug: aug,
@@ -445,14 +449,6 @@ func (f *epochFeed) next(epoch, iter int, lr float64) (args []any, images int, e
 		}
 	}
 	return append(args, tensors.FromScalar(float32(lr))), images, nil
-}
-
-// diagnostics names the step's outputs after the common ones (an in-graph sampler's).
-func (f *epochFeed) diagnostics() []string {
-	if f.inGraph == nil {
-		return nil
-	}
-	return f.inGraph.Diagnostics()
 }
 
 // epochSums are the running sums of an epoch's step outputs.

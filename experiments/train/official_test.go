@@ -6,6 +6,7 @@ package train
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -98,19 +99,11 @@ func loadOfficial(t *testing.T) *official {
 		t.Fatal(err)
 	}
 	for _, c := range []string{"47ba80f71ee845157ec38c12bc6c15d64038ee47", "2ca0913122947a25507f7a3d270d0e063730d412"} {
-		if !slices.Contains(mapValues(o.Commits), c) {
+		if !slices.Contains(slices.Collect(maps.Values(o.Commits)), c) {
 			t.Fatalf("official.json was not generated from commit %s", c)
 		}
 	}
 	return &o
-}
-
-func mapValues(m map[string]string) []string {
-	var out []string
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 func f32(v []float64) []float32 {

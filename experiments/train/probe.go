@@ -150,7 +150,7 @@ func (t *Trainer) probe(ep *epochRun, iter int, feed *epochFeed, args []any, acc
 	if len(picked) == 0 {
 		return nil
 	}
-	rows := append(slices.Clone(picked), t.probeSample(ep.Epoch, iter, len(picked))...)
+	rows := append(picked, t.probeSample(ep.Epoch, iter, len(picked))...)
 	feats, dim, unc, err := t.probeScore(rows)
 	if err != nil {
 		return fmt.Errorf("outlier probe (epoch %d, iteration %d): %w", ep.Epoch+1, iter+1, err)
@@ -173,7 +173,7 @@ func (t *Trainer) probe(ep *epochRun, iter int, feed *epochFeed, args []any, acc
 	return nil
 }
 
-// probePicks returns the pool rows the step of iteration iter trains on.
+// probePicks returns the pool rows the step of iteration iter trains on, in a new slice.
 func (t *Trainer) probePicks(ep *epochRun, iter int, feed *epochFeed, args []any) ([]int32, error) {
 	if feed.inGraph == nil {
 		lo := min(iter*t.OODBatch, len(ep.Rows))

@@ -3,6 +3,7 @@ package train
 import (
 	stdctx "context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,20 +158,8 @@ func TestProbeDue(t *testing.T) {
 				got = append(got, i)
 			}
 		}
-		if !equalInts(got, c.want) {
+		if !slices.Equal(got, c.want) {
 			t.Errorf("Probes %d over %d iterations: %v, want %v", c.probes, c.iters, got, c.want)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

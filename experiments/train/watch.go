@@ -25,17 +25,12 @@ type divergenceWatch struct {
 	firstRecord *store.EpochRecord // the run's first epoch record (from metrics.jsonl)
 }
 
-// errDiverged marks a divergence.
-type errDiverged struct{ msg string }
-
-func (e *errDiverged) Error() string { return e.msg }
-
 // step checks one iteration's outputs (numbered from 0; the message numbers from 1).
 func (w *divergenceWatch) step(vals []float64, epoch, iter, epochs, iters int) error {
 	loss := vals[outLoss]
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return &errDiverged{fmt.Sprintf("the loss is %v at epoch %d/%d, iteration %d/%d (ID loss %v, outlier loss %v)",
-			loss, epoch+1, epochs, iter+1, iters, vals[outIDLoss], vals[outOODLoss])}
+		return fmt.Errorf("the loss is %v at epoch %d/%d, iteration %d/%d (ID loss %v, outlier loss %v)",
+			loss, epoch+1, epochs, iter+1, iters, vals[outIDLoss], vals[outOODLoss])
 	}
 	if len(w.start) < divergenceWindow {
 		w.start = append(w.start, loss)
@@ -50,22 +45,22 @@ func (w *divergenceWatch) step(vals []float64, epoch, iter, epochs, iters int) e
 		return nil
 	}
 	if from, to := mean(w.start), mean(w.recent); to > divergenceFactor*math.Max(from, 1e-3) {
-		return &errDiverged{fmt.Sprintf("training diverged: the mean loss of %d iterations rose from %.4g (the first this process ran) "+
-			"to %.4g (epoch %d/%d, iteration %d/%d), more than %dx", divergenceWindow, from, to, epoch+1, epochs, iter+1, iters, divergenceFactor)}
+		return fmt.Errorf("training diverged: the mean loss of %d iterations rose from %.4g (the first this process ran) "+
+			"to %.4g (epoch %d/%d, iteration %d/%d), more than %dx", divergenceWindow, from, to, epoch+1, epochs, iter+1, iters, divergenceFactor)
 	}
 	return nil
 }
 
 // epochDone checks an epoch's record against the run's first epoch (which a resumed process
-// reads back from metrics.jsonl through setFirst).
+// reads back from metrics.jsonl).
 func (w *divergenceWatch) epochDone(rec *store.EpochRecord, epochs int) error {
 	if w.firstRecord == nil {
 		w.firstRecord = rec
 		return nil
 	}
 	if from := w.firstRecord.Loss; rec.Loss > divergenceFactor*math.Max(from, 1e-3) {
-		return &errDiverged{fmt.Sprintf("training diverged: the mean loss of epoch %d/%d is %.4g, more than %dx that of epoch %d (%.4g)",
-			rec.Epoch, epochs, rec.Loss, divergenceFactor, w.firstRecord.Epoch, from)}
+		return fmt.Errorf("training diverged: the mean loss of epoch %d/%d is %.4g, more than %dx that of epoch %d (%.4g)",
+			rec.Epoch, epochs, rec.Loss, divergenceFactor, w.firstRecord.Epoch, from)
 	}
 	return nil
 }
