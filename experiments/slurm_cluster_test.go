@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oodlab/dos/internal/testutil"
+
 	"github.com/oodlab/dos/experiments/launch"
 	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/internal/cli"
@@ -33,15 +35,6 @@ import (
 
 // slurmPackages is what to install for these tests.
 const slurmPackages = "apt-get install -y slurmctld slurmd slurm-client munge"
-
-// requireOrSkip skips the test with reason, or fails it where the tools are required.
-func requireOrSkip(t testing.TB, reason string) {
-	t.Helper()
-	if os.Getenv("OOD_REQUIRE_TOOLS") == "1" { // set by .ci/run, which installs the packages
-		t.Fatalf("%s, and OOD_REQUIRE_TOOLS=1 requires it (Debian: %s)", reason, slurmPackages)
-	}
-	t.Skipf("%s (Debian: %s)", reason, slurmPackages)
-}
 
 // slurmCluster is a running one-node cluster.
 type slurmCluster struct {
@@ -111,12 +104,12 @@ func startSlurm(t testing.TB) *slurmCluster {
 	for _, name := range []string{"slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo", "munged", "munge", "unmunge"} {
 		p, ok := findTool(name)
 		if !ok {
-			requireOrSkip(t, name+" is not installed")
+			testutil.MissingTool(t, name+" is not installed", slurmPackages)
 		}
 		tools[name] = p
 	}
 	if os.Geteuid() != 0 {
-		requireOrSkip(t, "starting slurmd and munged needs root")
+		testutil.MissingTool(t, "starting slurmd and munged needs root", slurmPackages)
 	}
 	lockClusters(t)
 	// The daemons' folders must be reachable by the munge user and by slurmd's job steps.

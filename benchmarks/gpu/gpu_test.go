@@ -12,28 +12,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-)
 
-// peerPython returns a Python that imports torch and scikit-learn: $PY, else python3, else
-// /usr/bin/python3 (Debian's python3-torch and python3-sklearn). Without one the test skips,
-// unless OOD_REQUIRE_TOOLS=1 (set by .ci/run, which installs both) makes that a failure.
-func peerPython(t *testing.T) string {
-	t.Helper()
-	cands := []string{"python3", "/usr/bin/python3"}
-	if py := os.Getenv("PY"); py != "" {
-		cands = []string{py}
-	}
-	for _, py := range cands {
-		if exec.Command(py, "-c", "import torch, sklearn").Run() == nil {
-			return py
-		}
-	}
-	if os.Getenv("OOD_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("no Python with torch and scikit-learn among %v (Debian: apt-get install python3-torch python3-sklearn)", cands)
-	}
-	t.Skipf("no Python with torch and scikit-learn among %v: install python3-torch and python3-sklearn to run the peer", cands)
-	return ""
-}
+	"github.com/oodlab/dos/internal/testutil"
+)
 
 func goTool(t *testing.T, dir string, args ...string) {
 	t.Helper()
@@ -49,7 +30,7 @@ func goTool(t *testing.T, dir string, args ...string) {
 // and that each comparison printed the peer's time over ours. A second run with a budget too
 // small for any step checks that steps are skipped, not started, once the budget is spent.
 func TestDeviceChecksDryRun(t *testing.T) {
-	py := peerPython(t)
+	py := testutil.PeerPython(t)
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oodlab/dos/internal/testutil"
+
 	"github.com/oodlab/dos/benchmarks/perf/harness"
 	"github.com/oodlab/dos/internal/cli"
 )
@@ -65,15 +67,13 @@ func TestSuiteFlagErrors(t *testing.T) {
 }
 
 // The suite runs each workload on both sides with the same shapes and threads and reports
-// PyTorch's median over ours. Needs /usr/bin/python3 with torch (CI installs Debian's).
+// PyTorch's median over ours. Needs a Python with torch (testutil.PeerPython).
 func TestSuiteAgainstPeer(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3")
-	}
+	py := testutil.PeerPython(t)
 	path := filepath.Join(t.TempDir(), "s.json")
 	var out, errOut bytes.Buffer
 	args := []string{"--suite", "cpu", "--suite-threads", "1", "--suite-workloads", "mlp,matmul", "--matmul-shapes", "p:64:32:16",
-		"--iters", "2", "--warmup", "0", "--peer-script", "../peer/dos_peer.py", "--json", path}
+		"--iters", "2", "--warmup", "0", "--peer-script", "../peer/dos_peer.py", "--peer-python", py, "--json", path}
 	if err := run(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("run: %v\n%s", err, errOut.String())
 	}

@@ -3,6 +3,9 @@
 package testutil
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -40,4 +43,33 @@ func Float64s(t testing.TB, x *tensors.Tensor) []float64 {
 	}
 	t.Fatalf("unexpected dtype %s", x.DType())
 	return nil
+}
+
+// MissingTool skips the test when a tool it needs is missing, saying what is missing (what) and
+// how to install it (install, a Debian command); under .ci/run (OOD_REQUIRE_TOOLS=1), which
+// installs every such tool, it fails the test instead, so that CI never passes by skipping.
+func MissingTool(t testing.TB, what, install string) {
+	t.Helper()
+	if os.Getenv("OOD_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("%s, and OOD_REQUIRE_TOOLS=1 requires it (Debian: %s)", what, install)
+	}
+	t.Skipf("%s (Debian: %s)", what, install)
+}
+
+// PeerPython returns a Python that imports torch and scikit-learn, for the tests that run the
+// PyTorch peer: $PY, else python3, else /usr/bin/python3 (Debian's python3-torch and
+// python3-sklearn); without one, see MissingTool.
+func PeerPython(t testing.TB) string {
+	t.Helper()
+	cands := []string{"python3", "/usr/bin/python3"}
+	if py := os.Getenv("PY"); py != "" {
+		cands = []string{py}
+	}
+	for _, py := range cands {
+		if exec.Command(py, "-c", "import torch, sklearn").Run() == nil {
+			return py
+		}
+	}
+	MissingTool(t, fmt.Sprintf("no Python with torch and scikit-learn among %v", cands), "apt-get install -y python3-torch python3-sklearn")
+	return ""
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oodlab/dos/internal/testutil"
+
 	"github.com/oodlab/dos/data"
 	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/metrics"
@@ -459,10 +461,7 @@ func TestInterrupted(t *testing.T) {
 // (render_check.sh) and checks the screenshot is not blank.
 func TestRenderChromium(t *testing.T) {
 	if _, err := exec.LookPath("chromium"); err != nil {
-		if os.Getenv("OOD_REQUIRE_TOOLS") == "1" { // set by .ci/run, which installs it
-			t.Fatal("chromium not installed, and OOD_REQUIRE_TOOLS=1 requires it (Debian: apt-get install -y chromium)")
-		}
-		t.Skip("chromium not installed: the rendering check needs it (Debian: apt-get install -y chromium)")
+		testutil.MissingTool(t, "chromium is not installed: the rendering check needs it", "apt-get install -y chromium")
 	}
 	if testing.Short() {
 		t.Skip("-short: skipping the Chromium rendering check")
