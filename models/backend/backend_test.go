@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -72,6 +73,32 @@ func TestAutoFallsBackWithNotice(t *testing.T) {
 		if _, ok := b.(*GoBackend); !ok {
 			t.Fatalf("fallback backend is %T, want *GoBackend", b)
 		}
+	}
+}
+
+// A grid opens a backend per run: offline, the plugin download must be tried once per process,
+// and every run's notice must still say why XLA is not used.
+func TestAutoInstallTriedOnce(t *testing.T) {
+	t.Setenv(EnvVar, "")
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	t.Setenv(xla.NoAutoInstallEnv, "") // restored after the test, unset during it
+	os.Unsetenv(xla.NoAutoInstallEnv)
+	saved := autoInstall
+	t.Cleanup(func() { autoInstall = saved })
+	calls := 0
+	autoInstall = newAutoInstall(func() error { calls++; return errors.New("no route to the plugin release") })
+	for run := range 3 {
+		b, info, err := New("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Finalize()
+		if info.Name == "go" && !strings.Contains(info.Notice, "auto-install failed: no route to the plugin release") {
+			t.Errorf("run %d: notice %q does not give the install error", run, info.Notice)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("the plugin install was tried %d times for 3 backends, want once", calls)
 	}
 }
 

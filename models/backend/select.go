@@ -41,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/gomlx/go-xla/pkg/installer"
 	"github.com/gomlx/gomlx/backends"
@@ -155,13 +156,9 @@ func newXLA(name, config string) (backends.Backend, Info, error) {
 // auto prefers XLA when a plugin is present or can be installed, else the pure-Go backend.
 func auto() (backends.Backend, Info, error) {
 	reason := ""
-	if _, off := os.LookupEnv(xla.NoAutoInstallEnv); !off {
-		if err := installer.AutoInstall("", true, installer.Quiet); err != nil {
-			reason = "PJRT plugin auto-install failed: " + oneLine(err)
-		}
+	if err := autoInstall(); err != nil {
+		reason = "PJRT plugin auto-install failed: " + oneLine(err)
 	}
-	// The install was just attempted; don't let every later call retry the download.
-	xla.EnableAutoInstall(false)
 	if plugins := xla.GetAvailablePlugins(); len(plugins) > 0 {
 		b, err := xla.New(plugins[0])
 		if err == nil {
@@ -178,6 +175,25 @@ func auto() (backends.Backend, Info, error) {
 	info := describe(b, "go", "", "")
 	info.Notice = "using the pure-Go backend: " + reason
 	return b, info, nil
+}
+
+// autoInstall tries once per process to install the CPU PJRT plugin (unless
+// GOMLX_NO_AUTO_INSTALL is set): a grid opens a backend for every run, and offline each attempt
+// would go to the network again only to fail the same way.
+var autoInstall = newAutoInstall(func() error { return installer.AutoInstall("", true, installer.Quiet) })
+
+// newAutoInstall returns a function that calls install the first time only, and thereafter
+// returns what that call returned.
+func newAutoInstall(install func() error) func() error {
+	return sync.OnceValue(func() error {
+		var err error
+		if _, off := os.LookupEnv(xla.NoAutoInstallEnv); !off {
+			err = install()
+		}
+		// Nor should go-xla's own lookup retry the download.
+		xla.EnableAutoInstall(false)
+		return err
+	})
 }
 
 func describe(b backends.Backend, name, config, plugin string) Info {
