@@ -1,11 +1,8 @@
 package train
 
 import (
-	"bytes"
-	stdctx "context"
 	"fmt"
 	"math"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -14,7 +11,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 
 	"github.com/oodlab/dos/experiments/config"
-	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/models/backend"
 	"github.com/oodlab/dos/sampling"
 	"github.com/oodlab/dos/sampling/ondevice"
@@ -39,39 +35,17 @@ func TestDOSSelectionCriteriaTrain(t *testing.T) {
 		{"energy, pick random", "dos-energy", sampling.UncertaintyEnergy, sampling.PickRandom},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var recs [2][]store.EpochRecord
-			var outs [2]*Outcome
-			var ckpts [2]*Checkpoint
-			for i, inGraph := range []bool{false, true} {
-				run := tinyRun(t, tc.method)
-				run.Epochs = 2
+			r := hostAndGraphRuns(t, tc.method, func(run *config.Run) {
 				d := run.Method.SamplerOptions().(*sampling.DOSOptions)
 				d.Uncertainty, d.Pick = tc.uncertainty, tc.pick
 				if ps := d.Check(sampling.RunShape{OODBatch: run.Batch.OOD, NoAbsentClass: run.Method.Outputs != config.OutputsAbsent}); len(ps) > 0 {
 					t.Fatal(ps)
 				}
-				dir := t.TempDir()
-				tr := newTinyTrainer(t, run, dir)
-				tr.Settings.SelectionInGraph = inGraph
-				out, err := tr.Run(stdctx.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				outs[i] = out
-				if recs[i], err = (&store.RunDir{Path: dir, Run: run}).Epochs(); err != nil {
-					t.Fatal(err)
-				}
-				if ckpts[i], err = LoadCheckpoint(tr.checkpointPath()); err != nil || ckpts[i] == nil {
-					t.Fatalf("checkpoint: %v", err)
-				}
-			}
+			})
+			assertSameRuns(t, r)
+			recs := r[0].recs
 			picks, all := sampling.DiagUncertaintyPicks(tc.uncertainty), sampling.DiagUncertaintyAll(tc.uncertainty)
-			for e := range recs[0] {
-				h, g := recs[0][e], recs[1][e]
-				if h.Loss != g.Loss || !reflect.DeepEqual(h.Diagnostics, g.Diagnostics) || !reflect.DeepEqual(h.FPR95, g.FPR95) {
-					t.Errorf("epoch %d: host loss %v diagnostics %v fpr95 %v\ngraph loss %v diagnostics %v fpr95 %v",
-						e+1, h.Loss, h.Diagnostics, h.FPR95, g.Loss, g.Diagnostics, g.FPR95)
-				}
+			for e, h := range recs {
 				p, okP := h.Diagnostics[picks]
 				a, okA := h.Diagnostics[all]
 				if !okP || !okA || math.IsNaN(p) || math.IsNaN(a) || math.IsNaN(h.Loss) {
@@ -82,22 +56,13 @@ func TestDOSSelectionCriteriaTrain(t *testing.T) {
 						e+1, tc.uncertainty, p, a)
 				}
 			}
-			if len(recs[0]) != 2 || len(recs[1]) != 2 {
-				t.Fatalf("%d and %d epoch records, want 2", len(recs[0]), len(recs[1]))
+			if len(recs) != 2 || len(r[1].recs) != 2 {
+				t.Fatalf("%d and %d epoch records, want 2", len(recs), len(r[1].recs))
 			}
 			if tc.method == "dos-energy" {
-				if recs[0][1].Diagnostics[DiagOODLoss] < 0 {
-					t.Errorf("energy loss %v < 0", recs[0][1].Diagnostics[DiagOODLoss])
+				if recs[1].Diagnostics[DiagOODLoss] < 0 {
+					t.Errorf("energy loss %v < 0", recs[1].Diagnostics[DiagOODLoss])
 				}
-			}
-			for i, v := range ckpts[0].Vars {
-				w := ckpts[1].Vars[i]
-				if v.Scope != w.Scope || v.Name != w.Name || !bytes.Equal(v.Data, w.Data) {
-					t.Errorf("variable %s/%s differs between the host and the graph selection", v.Scope, v.Name)
-				}
-			}
-			if outs[0].IDAccuracy != outs[1].IDAccuracy || !reflect.DeepEqual(outs[0].PerSet, outs[1].PerSet) {
-				t.Errorf("test results differ: host %+v, graph %+v", outs[0], outs[1])
 			}
 		})
 	}
