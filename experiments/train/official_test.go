@@ -106,14 +106,6 @@ func loadOfficial(t *testing.T) *official {
 	return &o
 }
 
-func f32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
-}
-
 // DOS's selection, the paper's (train_diverse.py) and the dual-batch variant
 // (train_dual_batch.py), from the same candidates and initial centroids: the same picks, in the
 // same order.
@@ -138,9 +130,9 @@ func TestOfficialSelection(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer exec.Finalize()
-			out, err := exec.Exec(tensors.FromFlatDataAndDimensions(f32(s.LogitsF), s.Candidates, s.Outputs),
-				tensors.FromFlatDataAndDimensions(f32(s.FeaturesF), s.Candidates, s.Dim),
-				tensors.FromFlatDataAndDimensions(f32(tc.Init), cfg.K(), s.Dim),
+			out, err := exec.Exec(tensors.FromFlatDataAndDimensions(testutil.Floats[float32](s.LogitsF), s.Candidates, s.Outputs),
+				tensors.FromFlatDataAndDimensions(testutil.Floats[float32](s.FeaturesF), s.Candidates, s.Dim),
+				tensors.FromFlatDataAndDimensions(testutil.Floats[float32](tc.Init), cfg.K(), s.Dim),
 				tensors.FromFlatDataAndDimensions(keys, len(keys)))
 			if err != nil {
 				t.Fatal(err)
@@ -175,7 +167,7 @@ func TestOfficialLosses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(f32(tc.Logits), l.ID+l.OOD, tc.Outputs),
+		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(testutil.Floats[float32](tc.Logits), l.ID+l.OOD, tc.Outputs),
 			tensors.FromFlatDataAndDimensions(tc.Labels, l.ID))
 		exec.Finalize()
 		if err != nil {
@@ -205,7 +197,7 @@ func TestOfficialSGDStep(t *testing.T) {
 			img := func(from, to int) *tensors.Tensor {
 				part := x[from*32*32*3 : to*32*32*3]
 				if dtype == dtypes.Float64 {
-					return tensors.FromFlatDataAndDimensions(toF64(part), to-from, 32, 32, 3)
+					return tensors.FromFlatDataAndDimensions(testutil.Floats[float64](part), to-from, 32, 32, 3)
 				}
 				return tensors.FromFlatDataAndDimensions(slices.Clone(part), to-from, 32, 32, 3)
 			}
@@ -323,14 +315,6 @@ func tensorValues(t *testing.T, sd *statedict.StateDict, key string) []float64 {
 	return v
 }
 
-func toF64(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
-
 // A fresh DenseNet-BC-100 draws its convolutions as the official DenseNet3 does: every
 // convolution's standard deviation equals the official one's within sampling error, and the
 // linear layer keeps PyTorch's default bound with a zero bias.
@@ -402,7 +386,7 @@ func TestOfficialScoresAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := out.Exec(tensors.FromFlatDataAndDimensions(f32(s.AbsentLogits), n, 5))
+	res, err := out.Exec(tensors.FromFlatDataAndDimensions(testutil.Floats[float32](s.AbsentLogits), n, 5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +437,7 @@ func TestOfficialNormalization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assert.Close(t, name+" mean", toF64(n.Mean), want.Mean, assert.Tol{Abs: 1e-7})
-		assert.Close(t, name+" std", toF64(n.Std), want.Std, assert.Tol{Abs: 1e-7})
+		assert.Close(t, name+" mean", testutil.Floats[float64](n.Mean), want.Mean, assert.Tol{Abs: 1e-7})
+		assert.Close(t, name+" std", testutil.Floats[float64](n.Std), want.Std, assert.Tol{Abs: 1e-7})
 	}
 }

@@ -34,15 +34,19 @@ func Float64s(t testing.TB, x *tensors.Tensor) []float64 {
 	case dtypes.Float64:
 		return tensors.MustCopyFlatData[float64](x)
 	case dtypes.Float32:
-		f := tensors.MustCopyFlatData[float32](x)
-		out := make([]float64, len(f))
-		for i, v := range f {
-			out[i] = float64(v)
-		}
-		return out
+		return Floats[float64](tensors.MustCopyFlatData[float32](x))
 	}
 	t.Fatalf("unexpected dtype %s", x.DType())
 	return nil
+}
+
+// Floats converts float32s to float64s or back (rounding to nearest), element by element.
+func Floats[To, From float32 | float64](v []From) []To {
+	out := make([]To, len(v))
+	for i, x := range v {
+		out[i] = To(x)
+	}
+	return out
 }
 
 // MissingTool skips the test when a tool it needs is missing, saying what is missing (what) and

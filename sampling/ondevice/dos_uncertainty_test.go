@@ -53,14 +53,6 @@ func loadUncertaintyGoldens(t *testing.T) uncertaintyGoldens {
 	return g
 }
 
-func toF32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
-}
-
 // The uncertainties other than p_abs are the official code's weights (scores/utils.py:
 // get_energy_weight, get_msp_weight; maxlogit computed by torch alike) of the same logits.
 func TestUncertaintyMatchesOfficialWeights(t *testing.T) {
@@ -71,7 +63,7 @@ func TestUncertaintyMatchesOfficialWeights(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(toF32(g.Logits), g.Candidates, g.Outputs))
+		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(testutil.Floats[float32](g.Logits), g.Candidates, g.Outputs))
 		exec.Finalize()
 		if err != nil {
 			t.Fatal(err)
@@ -110,9 +102,9 @@ func TestSelectionByUncertaintyMatchesOfficial(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer exec.Finalize()
-			out, err := exec.Exec(tensors.FromFlatDataAndDimensions(toF32(g.Logits), g.Candidates, g.Outputs),
-				tensors.FromFlatDataAndDimensions(toF32(g.Features), g.Candidates, g.Dim),
-				tensors.FromFlatDataAndDimensions(toF32(tc.Init), cfg.K(), g.Dim),
+			out, err := exec.Exec(tensors.FromFlatDataAndDimensions(testutil.Floats[float32](g.Logits), g.Candidates, g.Outputs),
+				tensors.FromFlatDataAndDimensions(testutil.Floats[float32](g.Features), g.Candidates, g.Dim),
+				tensors.FromFlatDataAndDimensions(testutil.Floats[float32](tc.Init), cfg.K(), g.Dim),
 				tensors.FromFlatDataAndDimensions(keys, len(keys)))
 			if err != nil {
 				t.Fatal(err)
