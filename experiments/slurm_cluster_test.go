@@ -21,6 +21,7 @@ import (
 
 	"github.com/oodlab/dos/internal/testutil"
 
+	"github.com/oodlab/dos/experiments/config"
 	"github.com/oodlab/dos/experiments/launch"
 	"github.com/oodlab/dos/experiments/store"
 	"github.com/oodlab/dos/internal/cli"
@@ -406,20 +407,7 @@ func TestSlurmCluster(t *testing.T) {
 	})
 
 	t.Run("requeue", func(t *testing.T) {
-		g, runs := gridRuns(t, gridB)
-		d, _ := (&store.Store{Root: remote}).Dir(g.Name, runs[0])
-		t.Cleanup(func() {
-			if t.Failed() {
-				runLog, _ := os.ReadFile(d.File(store.LogFile))
-				t.Logf("task output:\n%s\nrun.log:\n%s", taskLogs(remote, g.Name), runLog)
-			}
-		})
-		job := submit(t, "--grid", gridB, "--out", remote, "--backend", "go")
-		task := job + "_0"
-		waitFor(t, 2*time.Minute, "the first epoch of "+d.Path, func() bool {
-			recs, _ := d.Epochs()
-			return len(recs) >= 1
-		})
+		g, runs, d, job, task := submitUntilFirstEpoch(t, gridB, remote)
 		if res, _ := d.Results(); res != nil {
 			t.Fatal("the run finished before it could be signalled: make grid B longer")
 		}
@@ -467,20 +455,7 @@ func TestSlurmCluster(t *testing.T) {
 	// checkpoint and is not undone by a requeue; submitting the grid again resumes the run.
 	t.Run("scancel", func(t *testing.T) {
 		gridC := tinyGrid(t, "slurm-c", []string{"dos"}, 30, "") // grid B's run under another name
-		g, runs := gridRuns(t, gridC)
-		d, _ := (&store.Store{Root: remote}).Dir(g.Name, runs[0])
-		t.Cleanup(func() {
-			if t.Failed() {
-				runLog, _ := os.ReadFile(d.File(store.LogFile))
-				t.Logf("task output:\n%s\nrun.log:\n%s", taskLogs(remote, g.Name), runLog)
-			}
-		})
-		job := submit(t, "--grid", gridC, "--out", remote, "--backend", "go")
-		task := job + "_0"
-		waitFor(t, 2*time.Minute, "the first epoch of "+d.Path, func() bool {
-			recs, _ := d.Epochs()
-			return len(recs) >= 1
-		})
+		g, runs, d, job, task := submitUntilFirstEpoch(t, gridC, remote)
 		if out, err := exec.Command("scancel", task).CombinedOutput(); err != nil {
 			t.Fatalf("scancel: %v %s", err, out)
 		}
@@ -519,6 +494,27 @@ func TestSlurmCluster(t *testing.T) {
 			t.Errorf("--status: exit %d\n%s", code, out)
 		}
 	})
+}
+
+// submitUntilFirstEpoch submits the grid at path (one run) to Slurm with its store under remote
+// and waits for the run's first epoch record; it returns the grid, its runs, the run's folder,
+// the job and the task. If the test fails, the task output and run.log are logged at its end.
+func submitUntilFirstEpoch(t *testing.T, path, remote string) (*config.Grid, []*config.Run, *store.RunDir, string, string) {
+	t.Helper()
+	g, runs := gridRuns(t, path)
+	d, _ := (&store.Store{Root: remote}).Dir(g.Name, runs[0])
+	t.Cleanup(func() {
+		if t.Failed() {
+			runLog, _ := os.ReadFile(d.File(store.LogFile))
+			t.Logf("task output:\n%s\nrun.log:\n%s", taskLogs(remote, g.Name), runLog)
+		}
+	})
+	job := submit(t, "--grid", path, "--out", remote, "--backend", "go")
+	waitFor(t, 2*time.Minute, "the first epoch of "+d.Path, func() bool {
+		recs, _ := d.Epochs()
+		return len(recs) >= 1
+	})
+	return g, runs, d, job, job + "_0"
 }
 
 // BenchmarkSlurmTaskOverhead measures what Slurm adds to a run: the time from submitting a
