@@ -109,28 +109,6 @@ def block_code(checkouts, name):
     return textwrap.dedent("\n".join(lines))
 
 
-def formula_state_dict(template):
-    """models/statedict's formula (Formula in formula.go): s = sin(1.3 i + k) for the i-th
-    element of the k-th key; running_var 0.5 + 0.25 (1 + s); rank >= 2: s / sqrt(fan_in);
-    other .weight 1 + 0.2 s; the rest 0.05 s; num_batches_tracked k."""
-    out = {}
-    for k, (key, t) in enumerate(template.items()):
-        n = t.numel()
-        s = torch.sin(1.3 * torch.arange(n, dtype=torch.float64) + k)
-        if key.endswith("num_batches_tracked"):
-            v = torch.tensor(k, dtype=torch.int64)
-        elif key.endswith("running_var"):
-            v = 0.5 + 0.25 * (1 + s)
-        elif t.dim() >= 2:
-            v = s / math.sqrt(n / t.shape[0])
-        elif key.endswith(".weight"):
-            v = 1 + 0.2 * s
-        else:
-            v = 0.05 * s
-        out[key] = v.to(t.dtype).reshape(t.shape)
-    return out
-
-
 def splitmix64(x):
     x = x + np.uint64(0x9E3779B97F4A7C15)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -142,7 +120,7 @@ def hashed_state_dict(template):
     """models/statedict's Hashed (formula.go): u = splitmix64(k<<32 + i)>>11 * 2^-53 for the i-th
     element of the k-th key; running_var 0.5 + u; rank >= 2: (2u - 1) sqrt(3/fan_in); other
     .weight 0.8 + 0.4u; the rest 0.1 (2u - 1); num_batches_tracked k. Well conditioned, unlike
-    formula_state_dict, whose periodic kernels make the deep network's gradients explode."""
+    models/statedict's Formula (testdata/gen_goldens.py there), whose periodic kernels make the deep network's gradients explode."""
     out = {}
     with np.errstate(over="ignore"):
         for k, (key, t) in enumerate(template.items()):
